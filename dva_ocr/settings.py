@@ -1,0 +1,68 @@
+"""Typed settings read from the environment (see DESIGN.md: Contracts)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/dva_ocr"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_prefix: str = Field(default="dva", description="Redis key prefix for queues (test isolation)")
+    media_root: Path = Path("var/media")
+    ocr_device: str = "cpu"
+    ocr_model: str = "ppocrv4"
+    ocr_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
+    sample_fps: float = Field(default=1.0, gt=0, le=60)
+    ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str = DEV_SECRET
+    environment: str = Field(default="development", pattern="^(development|test|production)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_only(cls, v: str) -> str:
+        if not v.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL (dva-ocr needs PostgreSQL)")
+        # SQLAlchemy needs the driver spelled out; accept the plain libpq form people paste.
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", v)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_only(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://")):
+            raise ValueError("BROKER_URL must be a redis:// URL")
+        return v
+
+    @field_validator("ocr_device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", v):
+            raise ValueError("OCR_DEVICE must be cpu, cuda or cuda:N")
+        return v
+
+    @model_validator(mode="after")
+    def _secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("SECRET_KEY must be set to a private value when ENVIRONMENT=production")
+        return self
+
+    @property
+    def libpq_url(self) -> str:
+        """The DSN for tools that speak libpq directly (psql, psycopg.connect)."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
