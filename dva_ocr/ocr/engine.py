@@ -1,0 +1,154 @@
+"""``OcrEngine``: PP-OCRv4 detection -> crops -> (optional angle classifier) -> CTC recognition -> words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dva_ocr.ocr.classifier import AngleClassifier
+from dva_ocr.ocr.crops import crop_quad
+from dva_ocr.ocr.detection import TextDetector
+from dva_ocr.ocr.models import ClsParams, DetParams, ModelSpec, RecParams, model_spec
+from dva_ocr.ocr.recognition import RecResult, TextRecognizer
+from dva_ocr.ocr.runtime import Device, OrtSession, Session
+from dva_ocr.ocr.words import recover_spaces
+
+ImageInput = np.ndarray | str | Path | Any  # Any: a PIL.Image.Image (PIL is imported lazily)
+SessionFactory = Callable[[Path], Session]
+
+BLANK_RANGE = 8  # an image whose pixel values span less than this has no text to find
+
+
+@dataclass(frozen=True)
+class OcrRegion:
+    """One text line: its quadrilateral and box in the image's own pixels, and what it says."""
+
+    polygon: tuple[tuple[float, float], ...]  # 4 corners, clockwise from top-left
+    box: tuple[int, int, int, int]  # x, y, w, h (axis-aligned, covering the polygon)
+    text: str  # with word spaces recovered
+    raw_text: str  # as decoded by the recogniser
+    confidence: float
+    char_confidences: tuple[float, ...] = field(default=(), repr=False)  # one per raw_text character
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "polygon": [[x, y] for x, y in self.polygon],
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "raw_text": self.raw_text,
+            "box": list(self.box),
+        }
+
+
+def load_image(image: ImageInput) -> np.ndarray:
+    """A uint8 H x W x 3 RGB array from an array, a path (EXIF orientation applied) or a PIL image."""
+    if isinstance(image, str | Path):
+        from PIL import Image, ImageOps
+
+        with Image.open(image) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - pillow is a dependency
+            Image = None
+        if Image is not None and isinstance(image, Image.Image):
+            return np.asarray(image.convert("RGB"))
+        raise ValueError(f"expected an RGB numpy array, a path or a PIL image, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype} with shape {image.shape}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 RGB image, got shape {image.shape}")
+    return image[:, :, :3]
+
+
+def _region(quad: np.ndarray, rec: RecResult, text: str) -> OcrRegion:
+    poly = tuple((round(float(x), 1), round(float(y), 1)) for x, y in quad)
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    return OcrRegion(
+        polygon=poly,
+        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+        text=text,
+        raw_text=rec.text,
+        confidence=round(rec.confidence, 4),
+        char_confidences=rec.char_confidences,
+    )
+
+
+class OcrEngine:
+    """PP-OCRv4 on onnxruntime. Models load once, in the constructor; call it on images.
+
+    ``engine(image)`` -> regions of one image; ``engine.batch(images)`` -> regions per image, with
+    same-size images detected together and all their crops recognised in shared batches.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        threads: int = 0,
+        use_angle_cls: bool = False,
+        min_confidence: float = 0.5,
+        word_spacing: bool = True,
+        det_params: DetParams | None = None,
+        rec_params: RecParams | None = None,
+        cls_params: ClsParams | None = None,
+        chunk_size: int = 8,
+        session_factory: SessionFactory | None = None,
+    ) -> None:
+        self.device = Device.parse(device)
+        self.threads = threads
+        self.min_confidence = min_confidence
+        self.word_spacing = word_spacing
+        self.chunk_size = max(1, chunk_size)
+        det_p, rec_p = det_params or DetParams(), rec_params or RecParams()
+        cls_p = (cls_params or ClsParams()) if use_angle_cls else None
+        self.model_spec: ModelSpec = model_spec(
+            det_p, rec_p, cls_p, {"min_confidence": min_confidence, "word_spacing": word_spacing}
+        )
+        make = session_factory or (lambda path: OrtSession(path, device=self.device, threads=threads))
+        self.detector = TextDetector(make(self.model_spec.file("det").path), det_p)
+        self.recognizer = TextRecognizer(make(self.model_spec.file("rec").path), rec_p)
+        self.classifier = AngleClassifier(make(self.model_spec.file("cls").path), cls_p) if cls_p else None
+
+    def __call__(self, image: ImageInput) -> list[OcrRegion]:
+        return self.batch([image])[0]
+
+    def batch(self, images: Iterable[ImageInput]) -> list[list[OcrRegion]]:
+        items = list(images)
+        out: list[list[OcrRegion]] = []
+        for start in range(0, len(items), self.chunk_size):
+            out.extend(self._run([load_image(im) for im in items[start : start + self.chunk_size]]))
+        return out
+
+    def _run(self, rgb_images: Sequence[np.ndarray]) -> list[list[OcrRegion]]:
+        bgr = [np.ascontiguousarray(im[:, :, ::-1]) for im in rgb_images]  # PaddleOCR models read BGR
+        todo = [i for i, im in enumerate(bgr) if im.size and np.ptp(im[::4, ::4]) >= BLANK_RANGE]
+        dets = self.detector.detect_batch([bgr[i] for i in todo])
+        owners, quads, crops = [], [], []
+        for i, found in zip(todo, dets, strict=True):
+            for d in found:
+                owners.append(i)
+                quads.append(d.quad)
+                crops.append(crop_quad(bgr[i], d.quad))
+        if self.classifier is not None and crops:
+            crops = self.classifier.rotate(crops)
+        recs = self.recognizer.recognise(crops) if crops else []
+        out: list[list[OcrRegion]] = [[] for _ in rgb_images]
+        for i, quad, rec in zip(owners, quads, recs, strict=True):
+            if not rec.text.strip() or rec.confidence < self.min_confidence:
+                continue
+            text = (
+                recover_spaces(rec.text, rec.char_positions, rec.space_probs)
+                if self.word_spacing
+                else rec.text
+            )
+            out[i].append(_region(quad, rec, text))
+        return out
