@@ -15,7 +15,7 @@ DEV_SECRET = "dev-secret-change-me"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/dva_ocr"
+    database_url: str = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/dva_ocr"
     broker_url: str = "redis://127.0.0.1:6379/0"
     broker_prefix: str = Field(default="dva", description="Redis key prefix for queues (test isolation)")
     media_root: Path = Path("var/media")

@@ -1,0 +1,44 @@
+# dva-ocr. `make up` runs the stack; `make test` runs the suite; `make bench` writes JSON figures.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+BUILD := build
+
+.PHONY: up test bench lint setup system venv migrate clean
+
+up: setup
+	./manage.py up
+
+test: setup lint
+	$(PY) -m pytest -q
+
+bench: setup
+	mkdir -p $(BUILD)/bench
+	$(PY) bench/bench_ocr.py --out $(BUILD)/bench/ocr.json
+	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
+	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+setup: system venv migrate
+
+system:
+	bash scripts/ensure-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[dev]"
+	touch $(STAMP)
+
+migrate: venv
+	$(PY) manage.py migrate
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .ruff_cache

@@ -1,0 +1,150 @@
+"""``ingest`` and ``search``: the database-backed commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from dva_ocr.db.models import Video, VideoStatus
+from dva_ocr.db.session import session_scope
+
+TERMINAL = (VideoStatus.done, VideoStatus.failed)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="register media files (or folders of them) and queue them")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--fps", type=float, default=None, help="frames sampled per second (default: SAMPLE_FPS)")
+    p.add_argument("--model", default=None, help="model version name (default: OCR_MODEL)")
+    p.add_argument("--wait", action="store_true", help="block until every item is done, showing progress")
+    p.add_argument("--json", action="store_true", help="one JSON object per media item and line")
+    p.set_defaults(func=ingest)
+
+    p = sub.add_parser("search", help="search the text found in all media")
+    p.add_argument("query", help='words, "a phrase", a OR b, -excluded')
+    p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
+    p.add_argument("--video", type=int, default=None, help="only this media id")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=search)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")))
+        else:
+            out.append(p)
+    return out
+
+
+def ingest(args: argparse.Namespace) -> int:
+    from dva_ocr.pipeline import register_media
+    from workers.tasks import enqueue_extract
+
+    if args.fps is not None and not 0 < args.fps <= 60:
+        print("error: --fps must be above 0 and at most 60", file=sys.stderr)
+        return 2
+    items: list[tuple[Path, int]] = []
+    for path in _expand(args.paths):
+        with session_scope() as s:
+            reg = register_media(s, path, sample_fps=args.fps, model=args.model)
+        if reg.created:
+            enqueue_extract(reg.video_id)
+        elif not args.json:
+            print(f"{path}: already ingested as media {reg.video_id}", file=sys.stderr)
+        items.append((path, reg.video_id))
+    if args.wait:
+        _wait([vid for _, vid in items], quiet=args.json)
+    failed = 0
+    with session_scope() as s:
+        for path, vid in items:
+            v = s.get(Video, vid)
+            assert v is not None
+            failed += v.status == VideoStatus.failed
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "id": v.id,
+                            "path": str(path),
+                            "status": v.status,
+                            "frames": v.frames_extracted,
+                            "regions": v.regions_count,
+                            "error": v.error,
+                        }
+                    )
+                )
+            else:
+                print(_summary(path, v))
+    return 1 if failed and args.wait else 0
+
+
+def _summary(path: Path, v: Video) -> str:
+    if v.status == VideoStatus.failed:
+        return f"media {v.id} {path}: FAILED: {v.error}"
+    if v.status != VideoStatus.done:
+        return f"media {v.id} {path}: {v.status} (queued; run with --wait to follow it)"
+    took = (v.finished_at - v.started_at).total_seconds() if v.finished_at and v.started_at else float("nan")
+    return (
+        f"media {v.id} {path}: done: {v.frames_extracted} frames sampled, {v.frames_ocr} frames OCR'd, "
+        f"{v.regions_count} regions found, {took:.1f} s"
+    )
+
+
+def _wait(video_ids: list[int], *, quiet: bool, poll: float = 0.5) -> None:
+    tty = sys.stderr.isatty()
+    last_line, last_print = "", 0.0
+    while True:
+        with session_scope() as s:
+            rows = s.execute(select(Video).where(Video.id.in_(video_ids))).scalars().all()
+        done = sum(v.status in TERMINAL for v in rows)
+        extracted = sum(v.frames_extracted for v in rows)
+        ocrd = sum(v.frames_ocr for v in rows)
+        total = sum(v.frames_total or 0 for v in rows)
+        line = (
+            f"{done}/{len(rows)} media finished | frames extracted {extracted}/{total or '?'} "
+            f"| frames OCR'd {ocrd}/{total or '?'}"
+        )
+        now = time.monotonic()
+        if not quiet and line != last_line and (tty or now - last_print > 2 or done == len(rows)):
+            print(
+                ("\r" + line.ljust(100)) if tty else line,
+                end="" if tty else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+            last_line, last_print = line, now
+        if done == len(rows):
+            if tty and not quiet:
+                print(file=sys.stderr)
+            return
+        time.sleep(poll)
+
+
+def search(args: argparse.Namespace) -> int:
+    from dva_ocr.search import search as run_search
+
+    with session_scope() as s:
+        hits = run_search(s, args.query, video_id=args.video, limit=args.limit)
+    if args.json:
+        for h in hits:
+            print(json.dumps(h.to_json(), ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no matches", file=sys.stderr)
+        return 0
+    if hits[0].match == "fuzzy":
+        print("no exact word matches; closest text (typo-tolerant):", file=sys.stderr)
+    for h in hits:
+        x, y, w, hh = h.box
+        print(
+            f"[{h.match}] media {h.media_id} {h.media_name} @ {h.time:7.2f}s  score {h.score:.3f}  "
+            f"box [{x},{y} {w}x{hh}]  {h.text}"
+        )
+    return 0

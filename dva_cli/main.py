@@ -1,0 +1,36 @@
+"""Argument parsing and dispatch; each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dva_ocr.errors import DvaOcrError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dva_cli import commands_media, commands_ocr, commands_ops
+
+    p = argparse.ArgumentParser(prog="manage.py", description="dva-ocr: video and image OCR analytics")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands_ops.register(sub)
+    commands_ocr.register(sub)
+    commands_media.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DvaOcrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

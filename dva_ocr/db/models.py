@@ -1,0 +1,134 @@
+"""SQLAlchemy 2 models. The schema changes only through Alembic (migrations/)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# The text search configuration behind regions.tsv; queries must use the same one.
+TS_CONFIG = "english"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VideoStatus(enum.StrEnum):
+    queued = "queued"
+    processing = "processing"
+    finalizing = "finalizing"
+    done = "done"
+    failed = "failed"
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="pipeline")
+    files: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Video(Base):
+    """One uploaded media item: a video, or an image stored as a one-frame video."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    media_type: Mapped[str | None] = mapped_column(String(10))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    sample_fps: Mapped[float] = mapped_column(Float)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    status: Mapped[str] = mapped_column(String(20), default=VideoStatus.queued, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    extracted: Mapped[bool] = mapped_column(Boolean, default=False)
+    frames_total: Mapped[int | None] = mapped_column(Integer)
+    frames_extracted: Mapped[int] = mapped_column(Integer, default=0)
+    frames_ocr: Mapped[int] = mapped_column(Integer, default=0)
+    regions_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    model_version: Mapped[ModelVersion] = relationship()
+
+
+class Frame(Base):
+    __tablename__ = "frames"
+    __table_args__ = (UniqueConstraint("video_id", "index", name="uq_frames_video_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    time_s: Mapped[float] = mapped_column(Float)
+    path: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+
+class FrameOcr(Base):
+    """Marks a frame as read by a model version: the unit of idempotent OCR writes."""
+
+    __tablename__ = "frame_ocr"
+
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    regions_count: Mapped[int] = mapped_column(Integer)
+    elapsed_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    __table_args__ = (
+        Index("ix_regions_frame_model", "frame_id", "model_version_id"),
+        Index("ix_regions_video_model", "video_id", "model_version_id"),
+        Index("ix_regions_tsv", "tsv", postgresql_using="gin"),
+        Index(
+            "ix_regions_text_trgm", "text", postgresql_using="gin", postgresql_ops={"text": "gin_trgm_ops"}
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    polygon: Mapped[list[list[float]]] = mapped_column(JSONB)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    raw_text: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    tsv: Mapped[str] = mapped_column(
+        TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
+    )

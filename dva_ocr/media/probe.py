@@ -1,0 +1,105 @@
+"""ffprobe metadata, with errors a person can act on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from dva_ocr.errors import MediaError
+
+_IMAGE_CODECS = {"mjpeg", "png", "bmp", "tiff", "webp", "jpeg2000", "pgm", "ppm", "pam", "jpegls"}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    media_type: str  # "video" | "image"
+    width: int  # display size, after rotation metadata is applied
+    height: int
+    duration: float | None
+    fps: float | None
+    rotation: int  # display-matrix rotation in degrees, as ffprobe reports it
+    codec: str
+    format_name: str
+
+
+def _rotation(stream: dict) -> int:
+    tags_rot = stream.get("tags", {}).get("rotate")
+    if tags_rot is not None:
+        return int(tags_rot) % 360
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return int(float(side["rotation"])) % 360
+    return 0
+
+
+def _rate(value: str | None) -> float | None:
+    if not value or value in ("0/0", "0"):
+        return None
+    try:
+        r = float(Fraction(value))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return r if r > 0 else None
+
+
+def probe(path: str | Path) -> MediaInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("not a media file: the file is empty (0 bytes)")
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unknown error"
+        detail = detail.replace(str(path) + ": ", "")
+        raise MediaError(f"not a media file: ffprobe could not read it ({detail})")
+    data = json.loads(proc.stdout or "{}")
+    streams = data.get("streams", [])
+    fmt = data.get("format", {})
+    video = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic") != 1
+    ]
+    if not video:
+        kinds = sorted({s.get("codec_type", "?") for s in streams}) or ["none"]
+        raise MediaError(f"not a video: ffprobe found no video stream (streams: {', '.join(kinds)})")
+    s = video[0]
+    width, height = int(s.get("width") or 0), int(s.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise MediaError("not a video: the video stream has no picture size (corrupt header?)")
+    rotation = _rotation(s)
+    if rotation in (90, 270):
+        width, height = height, width
+    format_name = fmt.get("format_name", "")
+    codec = s.get("codec_name", "")
+    is_image = codec in _IMAGE_CODECS and (
+        format_name == "image2" or format_name.endswith("_pipe") or format_name in ("webp",)
+    )
+    duration = None if is_image else _float(fmt.get("duration")) or _float(s.get("duration"))
+    return MediaInfo(
+        media_type="image" if is_image else "video",
+        width=width,
+        height=height,
+        duration=duration,
+        fps=None if is_image else _rate(s.get("avg_frame_rate")) or _rate(s.get("r_frame_rate")),
+        rotation=rotation,
+        codec=codec,
+        format_name=format_name,
+    )
+
+
+def _float(v: object) -> float | None:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if f > 0 else None

@@ -1,0 +1,109 @@
+"""Search over region text: full-text first (websearch syntax), trigram fallback for typos and parts.
+
+Full text: ``websearch_to_tsquery`` (words, "phrases", OR, -exclusion), English stemming, ranked with
+``ts_rank_cd``. When that finds nothing, the query's words are matched by ``pg_trgm`` word similarity
+and substring (``ILIKE``), both served by the trigram GIN index; those hits say ``match="fuzzy"``.
+Only each media item's current model version is searched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from dva_ocr.db.models import TS_CONFIG
+
+
+@dataclass(frozen=True)
+class Hit:
+    media_id: int
+    media_name: str
+    frame_id: int
+    time: float
+    end: float | None
+    text: str
+    box: tuple[int, int, int, int]
+    score: float
+    match: str  # "fulltext" | "fuzzy"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["box"] = list(self.box)
+        return {k: d[k] for k in ("media_id", "time", "end", "text", "box", "score", "match")}
+
+
+_FULLTEXT = f"""
+SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
+       ts_rank_cd(r.tsv, q.query) * r.confidence AS score
+FROM regions r
+JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
+JOIN frames f ON f.id = r.frame_id,
+     websearch_to_tsquery('{TS_CONFIG}', :q) AS q(query)
+WHERE r.tsv @@ q.query AND (CAST(:video AS integer) IS NULL OR r.video_id = :video)
+ORDER BY score DESC, r.video_id, f.time_s
+LIMIT :limit
+"""
+
+_FUZZY = """
+SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
+       GREATEST(word_similarity(:q, r.text), CASE WHEN r.text ILIKE :pattern THEN 1.0 ELSE 0 END)
+         * r.confidence AS score
+FROM regions r
+JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
+JOIN frames f ON f.id = r.frame_id
+WHERE (:q <% r.text OR r.text ILIKE :pattern) AND (CAST(:video AS integer) IS NULL OR r.video_id = :video)
+  AND NOT r.text ILIKE ANY(CAST(:excluded AS text[]))
+ORDER BY score DESC, r.video_id, f.time_s
+LIMIT :limit
+"""
+
+
+def split_terms(query: str) -> tuple[str, list[str]]:
+    """The query's words without search syntax (quotes, OR), and its -excluded words, for fuzzy matching."""
+    tokens = re.findall(r'-?[^\s"]+', query)
+    words = [w for w in tokens if not w.startswith("-") and w.upper() != "OR"]
+    excluded = [w[1:] for w in tokens if w.startswith("-") and len(w) > 1]
+    return " ".join(words), excluded
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search(
+    session: Session, query: str, *, video_id: int | None = None, limit: int = 50, fuzzy: bool = True
+) -> list[Hit]:
+    query = query.strip()
+    if not query:
+        return []
+    params = {"q": query, "video": video_id, "limit": limit}
+    rows = session.execute(text(_FULLTEXT), params).all()
+    match = "fulltext"
+    if not rows and fuzzy:
+        terms, excluded = split_terms(query)
+        if len(terms) >= 2:
+            params = {
+                **params,
+                "q": terms,
+                "pattern": f"%{_like_escape(terms)}%",
+                "excluded": [f"%{_like_escape(w)}%" for w in excluded],
+            }
+            rows = session.execute(text(_FUZZY), params).all()
+            match = "fuzzy"
+    return [
+        Hit(
+            media_id=r[0],
+            media_name=r[1],
+            frame_id=r[2],
+            time=float(r[3]),
+            end=None,
+            text=r[4],
+            box=(r[5], r[6], r[7], r[8]),
+            score=round(float(r[9]), 4),
+            match=match,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,112 @@
+"""Fixtures on real services: a fresh PostgreSQL database per run, a Redis key prefix per run,
+real Celery workers started as subprocesses, a temporary MEDIA_ROOT."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clear_caches() -> None:
+    from dva_ocr.db import session
+    from dva_ocr.settings import get_settings
+
+    session.get_engine.cache_clear()
+    session._factory.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Environment of this test run: own database, own broker key prefix, own media root."""
+    from dva_ocr.db.migrate import drop_database, upgrade
+
+    tag = f"t{os.getpid()}"
+    env = {
+        "DATABASE_URL": f"postgresql+psycopg://postgres:postgres@127.0.0.1:5432/dva_ocr_test_{tag}",
+        "BROKER_URL": os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0"),
+        "BROKER_PREFIX": f"dvatest-{tag}",
+        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        "OCR_BATCH_FRAMES": "4",
+        "OCR_THREADS": "0",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        _clear_caches()
+        drop_database(env["DATABASE_URL"])
+        upgrade(env["DATABASE_URL"])
+        yield env
+        from dva_ocr.db.session import get_engine
+
+        get_engine().dispose()
+        drop_database(env["DATABASE_URL"])
+        _flush_redis_prefix(env)
+    _clear_caches()
+
+
+def _flush_redis_prefix(env: dict[str, str]) -> None:
+    import redis
+
+    r = redis.Redis.from_url(env["BROKER_URL"])
+    keys = list(r.scan_iter(match=f"{env['BROKER_PREFIX']}:*"))
+    if keys:
+        r.delete(*keys)
+
+
+@pytest.fixture()
+def db(service_env: dict[str, str]) -> Iterator[None]:
+    """An empty schema for one test (tables truncated before it runs)."""
+    from sqlalchemy import text
+
+    from dva_ocr.db.session import session_scope
+
+    with session_scope() as s:
+        s.execute(text("TRUNCATE regions, frame_ocr, frames, videos RESTART IDENTITY CASCADE"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def workers(
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Path]]:
+    """One real Celery worker per queue, as `manage.py worker` runs them."""
+    logs_dir = tmp_path_factory.mktemp("worker-logs")
+    procs, logs = [], {}
+    for queue in ("qextract", "qocr", "qdefault"):
+        log = logs_dir / f"{queue}.log"
+        logs[queue] = log
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue],
+                stdout=log.open("wb"),  # noqa: SIM115 (closed when the worker exits)
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=os.environ.copy(),
+            )
+        )
+    deadline = time.monotonic() + 90
+    while not all("ready." in logs[q].read_text(errors="replace") for q in logs):
+        dead = [p for p in procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            out = "\n".join(f"--- {q}\n{logs[q].read_text(errors='replace')[-3000:]}" for q in logs)
+            for p in procs:
+                p.kill()
+            raise RuntimeError(f"workers did not start:\n{out}")
+        time.sleep(0.3)
+    yield logs
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()

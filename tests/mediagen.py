@@ -1,0 +1,120 @@
+"""Generated test media: ffmpeg drawtext videos with known text at known times, broken files."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+@dataclass(frozen=True)
+class Caption:
+    text: str
+    start: float
+    end: float
+    x: int = 80
+    y: int = 300
+    size: int = 56
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:").replace("%", "\\%")
+
+
+def make_video(
+    path: Path,
+    captions: list[Caption],
+    *,
+    duration: float,
+    size: str = "1280x720",
+    rate: int = 10,
+    background: str = "0x1d2b3a",
+) -> Path:
+    """An H.264 MP4 whose frames show each caption exactly while start <= t <= end."""
+    filters = []
+    for c in captions:
+        filters.append(
+            f"drawtext=fontfile={FONT}:text='{_escape(c.text)}':fontsize={c.size}:fontcolor=white"
+            f":x={c.x}:y={c.y}:box=1:boxcolor=black@0.35:boxborderw=12"
+            f":enable='between(t,{c.start},{c.end})'"
+        )
+    vf = ",".join(filters) or "null"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={background}:s={size}:r={rate}:d={duration}",
+            "-vf",
+            vf,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def make_audio_only(path: Path, duration: float = 2.0) -> Path:
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={duration}",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def make_corrupt(path: Path, seed: int = 7) -> Path:
+    import random
+
+    rnd = random.Random(seed)
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(rnd.randrange(256) for _ in range(20000)))
+    return path
+
+
+def make_empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def make_rotated(src: Path, dest: Path, degrees: int = 90) -> Path:
+    """The same stream with rotation metadata (players turn it on display)."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            f"rotate={degrees}",
+            str(dest),
+        ],
+        check=True,
+    )
+    return dest

@@ -1,0 +1,85 @@
+"""Thin tasks: take ids, call dva_ocr, queue the next stage by name."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+from celery.signals import worker_process_init
+from sqlalchemy.exc import OperationalError
+
+from dva_ocr import pipeline
+from dva_ocr.settings import get_settings
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@functools.cache
+def get_reader():
+    """One OCR engine per worker process, loaded once and kept."""
+    from dva_ocr.ocr import OcrEngine
+
+    s = get_settings()
+    return OcrEngine(device=s.ocr_device, threads=s.ocr_threads)
+
+
+@worker_process_init.connect
+def _warm_up(**_: object) -> None:
+    # Only the qocr worker loads models; DVA_WORKER_QUEUE is set by `manage.py worker`.
+    if os.environ.get("DVA_WORKER_QUEUE") == "qocr":
+        get_reader()
+
+
+def enqueue_ocr(video_id: int, frame_ids: list[int]) -> None:
+    app.send_task("dva_ocr.ocr_frames", args=[video_id, frame_ids], queue="qocr")
+
+
+def enqueue_finalize(video_id: int) -> None:
+    app.send_task("dva_ocr.finalize_video", args=[video_id], queue="qdefault")
+
+
+def enqueue_extract(video_id: int) -> None:
+    app.send_task("dva_ocr.extract_video", args=[video_id], queue="qextract")
+
+
+def _fail_on_error(video_id: int, stage: str, exc: Exception) -> None:
+    log.exception("%s failed for video %s", stage, video_id)
+    pipeline.mark_failed(video_id, f"{stage} failed: {type(exc).__name__}: {exc}")
+
+
+@app.task(name="dva_ocr.extract_video", **TRANSIENT)
+def extract_video(video_id: int) -> int:
+    try:
+        return pipeline.extract_video(video_id, enqueue_ocr=enqueue_ocr, enqueue_finalize=enqueue_finalize)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        _fail_on_error(video_id, "frame extraction", exc)
+        return 0
+
+
+@app.task(name="dva_ocr.ocr_frames", **TRANSIENT)
+def ocr_frames(video_id: int, frame_ids: list[int]) -> int:
+    try:
+        return pipeline.ocr_frames(
+            video_id, frame_ids, reader=get_reader(), enqueue_finalize=enqueue_finalize
+        )
+    except OperationalError:
+        raise
+    except Exception as exc:
+        _fail_on_error(video_id, "OCR", exc)
+        return 0
+
+
+@app.task(name="dva_ocr.finalize_video", **TRANSIENT)
+def finalize_video(video_id: int) -> None:
+    pipeline.finalize_video(video_id)
