@@ -1,0 +1,53 @@
+"""Rows for tests, written through the same functions the pipeline uses."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from dva_ocr.db.models import Frame, Video, VideoStatus
+from dva_ocr.model_registry import get_or_create_model_version
+from dva_ocr.pipeline import save_frame_regions
+
+
+@dataclass(frozen=True)
+class FakeRegion:
+    text: str
+    box: tuple[int, int, int, int] = (10, 20, 200, 40)
+    confidence: float = 0.95
+    raw_text: str = ""
+    polygon: list = field(default_factory=lambda: [[10, 20], [210, 20], [210, 60], [10, 60]])
+
+
+def make_video_row(s: Session, name: str = "clip.mp4", *, status: str = VideoStatus.done) -> Video:
+    mv = get_or_create_model_version(s, "ppocrv4")
+    v = Video(
+        source_name=name,
+        path=f"originals/{name}",
+        sha256=hashlib.sha256(name.encode()).hexdigest(),
+        size_bytes=1,
+        sample_fps=1.0,
+        model_version_id=mv.id,
+        status=status,
+        extracted=True,
+    )
+    s.add(v)
+    s.flush()
+    return v
+
+
+def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
+    f = Frame(
+        video_id=video.id,
+        index=index,
+        time_s=float(index),
+        path=f"{video.id}/frames/{index:06d}.jpg",
+        width=1280,
+        height=720,
+    )
+    s.add(f)
+    s.flush()
+    save_frame_regions(s, f, video.model_version_id, [FakeRegion(t, raw_text=t) for t in texts], 1.0)
+    return f

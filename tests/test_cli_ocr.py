@@ -1,0 +1,50 @@
+"""`./manage.py ocr`: the library's image OCR from the command line, with no database or queue."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from runcli import run_cli
+from textgen import render_lines
+
+
+def test_ocr_json_lines_without_any_service(tmp_path, monkeypatch):
+    # nothing listens on these ports: the command must not need them
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("BROKER_URL", "redis://127.0.0.1:1/0")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    image, truth = render_lines(["Invoice number 48213", "Thank you for watching"], size=(800, 400), seed=3)
+    Image.fromarray(image).save(folder / "a.png")
+    Image.new("RGB", (320, 200), (255, 255, 255)).save(folder / "blank.jpg")
+    (folder / "notes.txt").write_text("not an image")  # ignored: not an image suffix
+    proc = run_cli("ocr", str(folder), "--json", "--draw", str(tmp_path / "drawn"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["image"].rsplit("/", 1)[-1] for line in lines] == ["a.png", "blank.jpg"]
+    a, blank = lines
+    assert blank["regions"] == []
+    assert set(a) == {"image", "regions", "elapsed_ms"} and a["elapsed_ms"] > 0
+    texts = [r["text"] for r in a["regions"]]
+    assert texts == ["Invoice number 48213", "Thank you for watching"]
+    for r in a["regions"]:
+        assert {"polygon", "text", "confidence"} <= set(r)
+        (x1, y1), (x2, y2), (x3, y3), (x4, y4) = r["polygon"]
+        # clockwise from top-left, in the image's own pixels
+        assert x1 < x2 and y2 < y3 and x3 > x4 and y4 > y1
+        assert min(x1, x4) >= 0 and max(x2, x3) <= 800 and max(y3, y4) <= 400
+        assert 0.5 <= r["confidence"] <= 1
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["a.jpg", "blank.jpg"]
+
+
+def test_ocr_reports_unreadable_files_and_goes_on(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    good = tmp_path / "good.png"
+    Image.fromarray(render_lines(["Harbour lights"], size=(600, 200), seed=1)[0]).save(good)
+    proc = run_cli("ocr", str(bad), str(good), "--json")
+    assert proc.returncode == 1
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0]["regions"] == [] and "error" in lines[0]
+    assert [r["text"] for r in lines[1]["regions"]] == ["Harbour lights"]

@@ -1,0 +1,97 @@
+"""Pipeline stages called directly (as the Celery tasks call them): idempotent, crash-safe writes."""
+
+from __future__ import annotations
+
+import pytest
+from mediagen import Caption, make_video
+from sqlalchemy import func, select
+
+from dva_ocr.db.models import Frame, FrameOcr, Region, Video
+from dva_ocr.db.session import session_scope
+from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from dva_ocr.ocr import OcrEngine
+
+    return OcrEngine()
+
+
+def _count(model, **where) -> int:
+    with session_scope() as s:
+        q = select(func.count()).select_from(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return s.scalar(q)
+
+
+def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
+    video = make_video(tmp_path / "v.mp4", [Caption("Harbour lights festival", 0, 3)], duration=4)
+    with session_scope() as s:
+        vid = register_media(s, video).video_id
+    batches: list[list[int]] = []
+    finals: list[int] = []
+
+    def enqueue_ocr(video_id: int, ids: list[int]) -> None:
+        batches.append(ids)
+
+    # extraction delivered twice (a worker died after finishing it): same frames, not twice as many
+    assert extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append) == 4
+    with session_scope() as s:
+        s.get(Video, vid).status = "processing"
+    extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append)
+    assert _count(Frame, video_id=vid) == 4
+    frame_ids = sorted({i for b in batches for i in b})
+    assert len(frame_ids) == 4
+
+    n1 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
+    first = _count(Region, video_id=vid)
+    assert n1 == first == 4  # one line per frame
+    n2 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
+    assert n2 == 4 and _count(Region, video_id=vid) == first
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert v.frames_ocr == 4  # the re-run did not count frames again
+        assert v.status == "finalizing"
+    assert _count(FrameOcr) == 4
+    assert finals == [vid]  # exactly one roll-up queued
+    finalize_video(vid)
+    finalize_video(vid)
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert (v.status, v.regions_count) == ("done", 4)
+
+
+def test_registering_the_same_content_twice_is_one_media_item(db, tmp_path):
+    video = make_video(tmp_path / "a.mp4", [], duration=1)
+    copy = tmp_path / "b.mp4"
+    copy.write_bytes(video.read_bytes())
+    with session_scope() as s:
+        first = register_media(s, video)
+    with session_scope() as s:
+        second = register_media(s, copy)
+    assert first.created and not second.created and first.video_id == second.video_id
+
+
+def test_a_failed_item_registered_again_runs_again(db, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"")
+    with session_scope() as s:
+        vid = register_media(s, bad).video_id
+    extract_video(vid, enqueue_ocr=lambda *a: None, enqueue_finalize=lambda *a: None)
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert v.status == "failed" and "empty" in v.error
+    with session_scope() as s:
+        again = register_media(s, bad)
+    assert again.created and again.video_id == vid
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert v.status == "queued" and v.error is None
+
+
+def test_stages_for_a_deleted_video_do_nothing(db):
+    assert extract_video(999, enqueue_ocr=lambda *a: None, enqueue_finalize=lambda *a: None) == 0
+    assert ocr_frames(999, [1, 2], reader=None, enqueue_finalize=lambda *a: None) == 0
+    finalize_video(999)
