@@ -4,9 +4,6 @@ real Celery workers started as subprocesses, a temporary MEDIA_ROOT."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,38 +72,9 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def workers(
-    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Path]]:
-    """One real Celery worker per queue, as `manage.py worker` runs them."""
-    logs_dir = tmp_path_factory.mktemp("worker-logs")
-    procs, logs = [], {}
-    for queue in ("qextract", "qocr", "qdefault"):
-        log = logs_dir / f"{queue}.log"
-        logs[queue] = log
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue],
-                stdout=log.open("wb"),  # noqa: SIM115 (closed when the worker exits)
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env=os.environ.copy(),
-            )
-        )
-    deadline = time.monotonic() + 90
-    while not all("ready." in logs[q].read_text(errors="replace") for q in logs):
-        dead = [p for p in procs if p.poll() is not None]
-        if dead or time.monotonic() > deadline:
-            out = "\n".join(f"--- {q}\n{logs[q].read_text(errors='replace')[-3000:]}" for q in logs)
-            for p in procs:
-                p.kill()
-            raise RuntimeError(f"workers did not start:\n{out}")
-        time.sleep(0.3)
-    yield logs
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+def workers(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The real stack as a user starts it: `./manage.py up` (one Celery worker per queue)."""
+    from stack import running_stack
+
+    with running_stack(tmp_path_factory.mktemp("stack") / "up.log") as log:
+        yield log
