@@ -52,11 +52,9 @@ def load_image(image: ImageInput) -> np.ndarray:
         with Image.open(image) as im:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     if not isinstance(image, np.ndarray):
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover - pillow is a dependency
-            Image = None
-        if Image is not None and isinstance(image, Image.Image):
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
             return np.asarray(image.convert("RGB"))
         raise ValueError(f"expected an RGB numpy array, a path or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
@@ -66,6 +64,16 @@ def load_image(image: ImageInput) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(f"expected an H x W x 3 RGB image, got shape {image.shape}")
     return image[:, :, :3]
+
+
+def _check_type(image: Any) -> Any:
+    if isinstance(image, str | Path):
+        return image
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image
+    raise ValueError(f"expected an RGB numpy array, a path or a PIL image, got {type(image).__name__}")
 
 
 def _region(quad: np.ndarray, rec: RecResult, text: str) -> OcrRegion:
@@ -122,7 +130,9 @@ class OcrEngine:
         return self.batch([image])[0]
 
     def batch(self, images: Iterable[ImageInput]) -> list[list[OcrRegion]]:
-        items = list(images)
+        """Regions of each image. Arrays and input types are checked before any work; files are
+        read ``chunk_size`` at a time, so a long list of paths does not sit in memory at once."""
+        items = [load_image(im) if isinstance(im, np.ndarray) else _check_type(im) for im in images]
         out: list[list[OcrRegion]] = []
         for start in range(0, len(items), self.chunk_size):
             out.extend(self._run([load_image(im) for im in items[start : start + self.chunk_size]]))

@@ -40,12 +40,12 @@ class RecParams:
     """SVTR-LCNet CTC recognition: crops resized to height 48, batched by aspect ratio."""
 
     height: int = 48
-    min_width: int = 16  # a batch is padded only to its widest crop, at least this
+    min_width: int = 32
+    width_bucket: int = 32  # crops are padded to their width rounded up to this; equal widths batch
     max_width: int = 3200  # longer lines are squeezed
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     batch_size: int = 6
-    stride: int = 8  # input pixels per CTC time step
 
 
 @dataclass(frozen=True)

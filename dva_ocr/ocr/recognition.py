@@ -21,7 +21,7 @@ class RecResult:
     text: str
     confidence: float  # mean of the kept characters' probabilities (0.0 when empty)
     char_confidences: tuple[float, ...]
-    char_positions: tuple[int, ...]  # CTC time step of each character (stride px of the 48-high crop)
+    char_positions: tuple[int, ...]  # CTC time step of each character (8 px of the 48-high crop)
     steps: int  # time steps covering the crop itself (padding excluded)
     space_probs: tuple[float, ...]  # per gap between consecutive characters: max P(space) inside it
 
@@ -72,15 +72,25 @@ class TextRecognizer:
         self.charset = charset_from_metadata(session.metadata)
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[RecResult]:
-        """Recognise BGR line crops; batches sorted by aspect ratio, each padded to its own widest."""
+        """Recognise BGR line crops.
+
+        Each crop is resized to the model height and zero-padded on the right to its width rounded up
+        to ``width_bucket``; crops with the same padded width share batches. A crop's result therefore
+        does not depend on which other crops (or images) it was batched with.
+        """
         p = self.params
         widths = [target_width(c.shape[0], c.shape[1], p) for c in crops]
-        order = np.argsort(widths, kind="stable")
+        padded = [max(p.min_width, -(-w // p.width_bucket) * p.width_bucket) for w in widths]
+        order = sorted(range(len(crops)), key=lambda i: (padded[i], widths[i]))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and padded[batches[-1][0]] == padded[i] and len(batches[-1]) < p.batch_size:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
         results: list[RecResult] = [EMPTY] * len(crops)
-        for start in range(0, len(order), p.batch_size):
-            chunk = order[start : start + p.batch_size]
-            pad_w = max(p.min_width, max(widths[i] for i in chunk))
-            pad_w = -(-pad_w // p.stride) * p.stride
+        for chunk in batches:
+            pad_w = padded[chunk[0]]
             x = np.zeros((len(chunk), 3, p.height, pad_w), np.float32)
             for j, i in enumerate(chunk):
                 line = cv2.resize(crops[i], (widths[i], p.height), interpolation=cv2.INTER_LINEAR)
@@ -88,6 +98,5 @@ class TextRecognizer:
             probs = self.session.run({self.session.input_name: x})[0]
             per_step = pad_w / probs.shape[1]
             for j, i in enumerate(chunk):
-                steps = math.ceil(widths[i] / per_step)
-                results[i] = ctc_decode(probs[j], self.charset, steps)
+                results[i] = ctc_decode(probs[j], self.charset, math.ceil(widths[i] / per_step))
         return results

@@ -1,0 +1,181 @@
+"""Model-free unit tests: CTC decoding, detection geometry and post-processing, runtime, image loading."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dva_ocr.ocr.crops import crop_quad
+from dva_ocr.ocr.detection import geometry, order_clockwise, postprocess
+from dva_ocr.ocr.engine import load_image
+from dva_ocr.ocr.models import DetParams, RecParams, model_spec
+from dva_ocr.ocr.recognition import ctc_decode, target_width
+from dva_ocr.ocr.runtime import Device, RuntimeUnavailableError, providers_for
+
+CHARSET = ["", "a", "b", " "]  # blank, two letters, space (the PP-OCR layout)
+
+
+def _probs(rows: list[list[float]]) -> np.ndarray:
+    return np.asarray(rows, np.float32)
+
+
+def test_ctc_collapses_repeats_and_drops_blanks():
+    # time steps: blank a a blank b b blank a
+    p = _probs(
+        [
+            [0.9, 0.05, 0.05, 0.0],
+            [0.1, 0.8, 0.1, 0.0],
+            [0.1, 0.6, 0.3, 0.0],
+            [0.7, 0.1, 0.0, 0.2],
+            [0.1, 0.1, 0.8, 0.0],
+            [0.2, 0.0, 0.8, 0.0],
+            [0.9, 0.0, 0.0, 0.1],
+            [0.1, 0.9, 0.0, 0.0],
+        ]
+    )
+    r = ctc_decode(p, CHARSET)
+    assert r.text == "aba"
+    assert r.char_positions == (1, 4, 7)
+    assert r.char_confidences == pytest.approx((0.8, 0.8, 0.9))
+    assert r.confidence == pytest.approx((0.8 + 0.8 + 0.9) / 3)
+    assert r.space_probs == pytest.approx((0.2, 0.1))  # max P(space) strictly between characters
+    assert r.steps == 8
+
+
+def test_ctc_repeated_letter_needs_a_blank_and_padding_is_ignored():
+    a, blank = [0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]
+    assert ctc_decode(_probs([a, blank, a, a]), CHARSET).text == "aa"
+    assert ctc_decode(_probs([a, a, a]), CHARSET).text == "a"
+    # steps: the columns past the crop's own width (padding) are not decoded
+    assert ctc_decode(_probs([a, blank, [0, 0, 1.0, 0]]), CHARSET, steps=2).text == "a"
+
+
+def test_ctc_empty_and_space():
+    blank, sp, b = [1.0, 0, 0, 0], [0, 0, 0, 1.0], [0, 0, 1.0, 0]
+    empty = ctc_decode(_probs([blank, blank]), CHARSET)
+    assert (empty.text, empty.confidence, empty.char_positions) == ("", 0.0, ())
+    assert ctc_decode(_probs([b, sp, b]), CHARSET).text == "b b"
+
+
+def test_rec_width_keeps_aspect():
+    p = RecParams()
+    assert target_width(24, 240, p) == 480
+    assert target_width(100, 10, p) == 5
+    assert target_width(10, 10_000, p) == p.max_width
+
+
+def test_order_clockwise_from_top_left():
+    tl, tr, br, bl = [10, 20], [110, 22], [109, 52], [9, 50]
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        pts = np.array([tl, tr, br, bl], np.float32)[rng.permutation(4)]
+        assert order_clockwise(pts).tolist() == [tl, tr, br, bl]
+    # a box tilted the other way
+    pts = np.array([[50, 0], [100, 30], [80, 60], [30, 30]], np.float32)
+    assert order_clockwise(pts[::-1]).tolist() == pts.tolist()
+
+
+def test_det_geometry():
+    p = DetParams()
+    g = geometry(720, 1280, p)
+    assert (g.h, g.w, g.pad_h, g.pad_w) == (720, 1280, 736, 1280)  # no upscaling, padded to 32
+    g = geometry(3000, 4000, p)
+    assert max(g.h, g.w) == p.max_side and g.pad_h % 32 == 0 and g.pad_w % 32 == 0
+    g = geometry(20, 300, p)
+    assert g.h == p.min_side  # thin strips are enlarged
+
+
+def test_det_postprocess_boxes_in_source_pixels_and_reading_order():
+    p = DetParams()
+    src_h, src_w = 1440, 2560  # detected at half size
+    g = geometry(src_h, src_w, p)
+    prob = np.zeros((g.pad_h, g.pad_w), np.float32)
+    prob[600:640, 200:700] = 0.9  # second line, left
+    prob[600:640, 800:1200] = 0.9  # second line, right
+    prob[100:150, 300:1500] = 0.9  # first line
+    dets = postprocess(prob, g, p)
+    assert len(dets) == 3
+    lefts = [float(d.quad[0, 0]) for d in dets]
+    tops = [float(d.quad[0, 1]) for d in dets]
+    assert tops[0] < tops[1] and lefts[1] < lefts[2]  # top first, then left to right
+    # the first box covers its blob, scaled back to source pixels, grown by the unclip margin only
+    x0, y0 = dets[0].quad.min(axis=0) / [src_w / g.w, src_h / g.h]
+    x1, y1 = dets[0].quad.max(axis=0) / [src_w / g.w, src_h / g.h]
+    assert 300 - 50 < x0 <= 300 and 100 - 50 < y0 <= 100 and 1500 <= x1 < 1500 + 50 and 150 <= y1 < 150 + 50
+    for d in dets:  # clockwise from top-left
+        tl, tr, br, bl = d.quad
+        assert tl[0] < tr[0] and bl[0] < br[0] and tl[1] < bl[1] and tr[1] < br[1]
+        assert d.score > 0.8
+
+
+def test_det_postprocess_ignores_weak_and_tiny_blobs():
+    p = DetParams()
+    g = geometry(736, 1280, p)
+    prob = np.zeros((g.pad_h, g.pad_w), np.float32)
+    prob[10:40, 10:300] = 0.35  # above the pixel threshold, below the box threshold
+    prob[100:102, 100:102] = 0.99  # too small
+    assert postprocess(prob, g, p) == []
+
+
+def test_crop_rotates_tall_boxes():
+    img = np.zeros((200, 200, 3), np.uint8)
+    wide = crop_quad(img, np.array([[10, 10], [110, 10], [110, 40], [10, 40]], np.float32))
+    assert wide.shape[:2] == (30, 100)
+    tall = crop_quad(img, np.array([[10, 10], [40, 10], [40, 110], [10, 110]], np.float32))
+    assert tall.shape[:2] == (30, 100)
+
+
+def test_device_parsing_and_providers():
+    assert str(Device.parse("cuda:1")) == "cuda:1" and Device.parse("CPU").kind == "cpu"
+    for bad in ("gpu", "cuda:x", "cpu:0", ""):
+        with pytest.raises(ValueError):
+            Device.parse(bad)
+    assert providers_for(Device("cpu"), ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    with pytest.raises(RuntimeUnavailableError, match="CUDAExecutionProvider"):
+        providers_for(Device("cuda"), ["CPUExecutionProvider"])
+    got = providers_for(Device("cuda", 1), ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert got[0] == ("CUDAExecutionProvider", {"device_id": 1, "arena_extend_strategy": "kSameAsRequested"})
+
+
+def test_model_spec_is_json_with_hashes():
+    spec = model_spec(DetParams(), RecParams(), None).describe()
+    assert spec["name"] == "ppocrv4"
+    assert [f["role"] for f in spec["files"]] == ["det", "rec"]
+    assert all(len(f["sha256"]) == 64 for f in spec["files"])
+    assert json.loads(json.dumps(spec)) == spec
+
+
+def test_load_image_inputs(tmp_path):
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = 200
+    assert np.array_equal(load_image(rgb), rgb)
+    assert load_image(rgb[..., 0]).shape == (40, 60, 3)
+    assert load_image(np.dstack([rgb, np.full((40, 60), 255, np.uint8)])).shape == (40, 60, 3)
+    assert load_image(Image.fromarray(rgb).convert("L")).shape == (40, 60, 3)
+    # EXIF orientation 6 (stored landscape, shown rotated 90 degrees): loaded as shown, RGB
+    path = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(path, exif=exif)
+    loaded = load_image(str(path))
+    assert loaded.shape == (60, 40, 3) and loaded[..., 0].mean() > 150 and loaded[..., 2].mean() < 50
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((10, 10, 5), np.uint8), np.zeros((10, 10, 3), np.float32), np.zeros(10, np.uint8), 42, b"x"],
+)
+def test_load_image_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="got"):
+        load_image(bad)
+
+
+def test_import_is_cheap():
+    code = "import sys, dva_ocr.ocr; print('onnxruntime' in sys.modules, 'wordninja' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
