@@ -73,7 +73,8 @@ def up(args: argparse.Namespace) -> int:
         procs[queue] = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue])
     print(
         f"dva-ocr is up: workers {', '.join(procs)} (pids {', '.join(str(p.pid) for p in procs.values())}). "
-        "Ctrl-C stops them.",
+        "Ctrl-C stops them.\n"
+        "In another shell: ./manage.py ingest VIDEO --wait, then ./manage.py search WORDS",
         file=sys.stderr,
     )
     stopping = False
