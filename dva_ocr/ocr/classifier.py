@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from dva_ocr.ocr.detection import normalise
+from dva_ocr.ocr.detection import normalise_into
 from dva_ocr.ocr.models import ClsParams
 from dva_ocr.ocr.runtime import Session
 
@@ -29,7 +29,7 @@ class AngleClassifier:
                 h, w = crop.shape[:2]
                 rw = min(p.width, max(1, math.ceil(p.height * w / max(1, h))))
                 line = cv2.resize(crop, (rw, p.height), interpolation=cv2.INTER_LINEAR)
-                x[j, :, :, :rw] = normalise(line, p.mean, p.std)
+                normalise_into(x[j], line, p.mean, p.std)
             probs = self.session.run({self.session.input_name: x})[0]
             for j in range(len(chunk)):
                 out[start + j] = float(probs[j, 1])

@@ -42,12 +42,13 @@ def geometry(src_h: int, src_w: int, p: DetParams) -> DetGeometry:
     return DetGeometry(src_h, src_w, h, w, -(-h // 32) * 32, -(-w // 32) * 32)
 
 
-def normalise(img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """uint8 HxWx3 -> float32 3xHxW, (x/255 - mean) / std per channel."""
-    scale = np.float32(1 / 255.0) / np.asarray(std, np.float32)
-    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    out = img.astype(np.float32) * scale - shift
-    return out.transpose(2, 0, 1)
+def normalise_into(out: np.ndarray, img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Write uint8 HxWx3 ``img`` as (x/255 - mean) / std into the 3 x H x W float32 view ``out``."""
+    h, w = img.shape[:2]
+    for c in range(3):
+        plane = out[c, :h, :w]
+        np.multiply(img[:, :, c], np.float32(1.0 / (255.0 * std[c])), out=plane, casting="unsafe")
+        plane -= np.float32(mean[c] / std[c])
 
 
 def preprocess(images: Sequence[np.ndarray], g: DetGeometry, p: DetParams) -> np.ndarray:
@@ -56,7 +57,7 @@ def preprocess(images: Sequence[np.ndarray], g: DetGeometry, p: DetParams) -> np
     for i, img in enumerate(images):
         if (g.h, g.w) != img.shape[:2]:
             img = cv2.resize(img, (g.w, g.h), interpolation=cv2.INTER_LINEAR)
-        batch[i, :, : g.h, : g.w] = normalise(img, p.mean, p.std)
+        normalise_into(batch[i], img, p.mean, p.std)
     return batch
 
 

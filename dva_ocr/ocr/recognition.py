@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dva_ocr.ocr.detection import normalise
+from dva_ocr.ocr.detection import normalise_into
 from dva_ocr.ocr.models import RecParams
 from dva_ocr.ocr.runtime import Session
 
@@ -94,7 +94,7 @@ class TextRecognizer:
             x = np.zeros((len(chunk), 3, p.height, pad_w), np.float32)
             for j, i in enumerate(chunk):
                 line = cv2.resize(crops[i], (widths[i], p.height), interpolation=cv2.INTER_LINEAR)
-                x[j, :, :, : widths[i]] = normalise(line, p.mean, p.std)
+                normalise_into(x[j], line, p.mean, p.std)
             probs = self.session.run({self.session.input_name: x})[0]
             per_step = pad_w / probs.shape[1]
             for j, i in enumerate(chunk):

@@ -51,39 +51,8 @@ BOUNDARY_COST = {
 }
 KNOWN_WORD_MAX_COST = 13.1  # about the 40,000 most frequent words; rarer entries include "forthe"
 # One- and two-letter pieces the segmenter may produce (its list also has "fo", "th", "de", "st"...).
-SHORT_WORDS = frozenset(
-    (
-        "a",
-        "i",
-        "of",
-        "in",
-        "is",
-        "to",
-        "it",
-        "as",
-        "he",
-        "by",
-        "on",
-        "or",
-        "an",
-        "be",
-        "at",
-        "if",
-        "so",
-        "up",
-        "do",
-        "no",
-        "we",
-        "go",
-        "us",
-        "my",
-        "me",
-        "am",
-        "ok",
-        "tv",
-        "uk",
-    )
-)
+_SHORT = "a i of in is to it as he by on or an be at if so up do no we go us my me am ok tv uk"
+SHORT_WORDS = frozenset(_SHORT.split())
 MIN_DIGITS_TO_SPLIT = 2  # "number48213" splits without recogniser evidence, "A4" and "MP3" do not
 MIN_LETTERS_TO_SPLIT = 3  # "2nd", "10kg" stay whole
 
