@@ -179,3 +179,43 @@ def test_import_is_cheap():
     code = "import sys, dva_ocr.ocr; print('onnxruntime' in sys.modules, 'wordninja' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+class _StubSession:
+    """A ``Session`` without onnxruntime: fixed outputs shaped like the real models'."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.input_name = "x"
+        self.metadata = {"character": "a\nb"} if kind == "rec" else {}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = inputs["x"]
+        n, _, h, w = x.shape
+        if self.kind == "det":
+            prob = np.zeros((n, 1, h, w), np.float32)
+            prob[:, 0, 100:130, 100:400] = 0.9
+            return [prob]
+        steps = w // 8
+        probs = np.zeros((n, steps, 4), np.float32)
+        probs[:, :, 0] = 1.0
+        probs[:, 1, :] = [0, 1, 0, 0]  # "a" at step 1
+        probs[:, 3, :] = [0.3, 0, 0.7, 0]  # "b" at step 3
+        return [probs]
+
+
+def test_engine_runs_on_stub_sessions():
+    from dva_ocr.ocr import OcrEngine
+    from dva_ocr.ocr.runtime import Session
+
+    def factory(path):
+        return _StubSession("det" if "det" in path.name else "rec")
+
+    assert isinstance(_StubSession("det"), Session)
+    engine = OcrEngine(session_factory=factory)
+    img = np.zeros((360, 640, 3), np.uint8)
+    img[100:130, 100:400] = 255
+    [region] = engine(img)
+    assert (region.raw_text, region.text) == ("ab", "ab")
+    assert region.confidence == pytest.approx(0.85) and region.char_confidences == (1.0, 0.7)
+    assert region.to_json()["polygon"][0][0] < 100 < region.to_json()["polygon"][1][0]
