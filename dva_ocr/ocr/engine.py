@@ -95,6 +95,15 @@ class OcrEngine:
 
     ``engine(image)`` -> regions of one image; ``engine.batch(images)`` -> regions per image, with
     same-size images detected together and all their crops recognised in shared batches.
+
+    device: ``cpu``, ``cuda`` or ``cuda:N`` (CUDA needs onnxruntime-gpu; asking for it without that is an
+    error, never a silent fallback). threads: onnxruntime intra-op threads per model, 0 = its default
+    (all cores); with several worker processes keep processes x threads <= cores. use_angle_cls: the
+    0/180 degree classifier, off by default (it flips upright lines; see MEASUREMENTS.md).
+    min_confidence: regions whose mean character probability is lower are dropped. word_spacing:
+    put back the spaces the recogniser dropped (``text``; ``raw_text`` keeps the decoded string).
+    chunk_size: images loaded and processed together by ``batch``. session_factory: builds a
+    ``Session`` from a model path, for tests and other runtimes.
     """
 
     def __init__(
