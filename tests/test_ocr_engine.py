@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from textgen import SENTENCES, render_lines, word_recall
 
 from dva_ocr.ocr import OcrEngine, OcrRegion
 from dva_ocr.ocr.runtime import RuntimeUnavailableError
-from tests.textgen import SENTENCES, render_lines, word_recall
 
 
 def _jpeg(rgb: np.ndarray, quality: int = 90) -> np.ndarray:
