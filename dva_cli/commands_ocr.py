@@ -32,7 +32,7 @@ def iter_images(paths: list[Path]) -> Iterator[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.media.frames import load_image
+    from dva_ocr.media.images import read_image
     from dva_ocr.ocr import OcrEngine
     from dva_ocr.settings import get_settings
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         chunk: list[tuple[Path, object]] = []
         for path in images[start : start + CHUNK]:
             try:
-                chunk.append((path, load_image(path)))
+                chunk.append((path, read_image(path)))
             except Exception as exc:  # one bad file must not stop the rest
                 failures += 1
                 _emit_error(args, path, exc)

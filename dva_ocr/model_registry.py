@@ -11,10 +11,10 @@ from dva_ocr.errors import NotFound
 
 
 def bundled_description() -> dict:
-    """The bundled PP-OCRv4 pipeline at its default parameters (hashes the files; no ONNX session)."""
-    from dva_ocr.ocr.models import MODEL_NAME, ClsParams, DetParams, RecParams, model_spec  # noqa: F401
+    """The bundled PP-OCRv4 pipeline as a default OcrEngine runs it (hashes the files; loads no model)."""
+    from dva_ocr.ocr.engine import engine_spec
 
-    return model_spec(DetParams(), RecParams(), None).describe()
+    return engine_spec().describe()
 
 
 def get_or_create_model_version(session: Session, name: str) -> ModelVersion:

@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import ffmpeg
 import numpy as np
-from PIL import Image, ImageOps
 
 from dva_ocr.errors import MediaError
+from dva_ocr.media.images import read_image
 from dva_ocr.media.probe import MediaInfo
 
 JPEG_QUALITY = 92
@@ -43,7 +43,7 @@ def expected_frames(info: MediaInfo, sample_fps: float) -> int | None:
 def sample_frames(path: str | Path, info: MediaInfo, sample_fps: float) -> Iterator[SampledFrame]:
     """Yield frames at ``sample_fps`` (frame k at k / fps seconds), rotation metadata applied."""
     if info.media_type == "image":
-        yield SampledFrame(0, 0.0, load_image(path))
+        yield SampledFrame(0, 0.0, read_image(path))
         return
     fps = effective_fps(info, sample_fps)
     w, h = info.width, info.height
@@ -77,16 +77,6 @@ def sample_frames(path: str | Path, info: MediaInfo, sample_fps: float) -> Itera
             detail = err.read().decode(errors="replace").strip().splitlines()
             msg = detail[-1] if detail else f"ffmpeg exited with code {code}"
             raise MediaError(f"no frames could be decoded from this video ({msg})")
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8, turned upright by its EXIF orientation."""
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError) as exc:
-        raise MediaError(f"not an image PIL can read: {exc}") from exc
 
 
 def write_jpeg(path: Path, image: np.ndarray) -> None:

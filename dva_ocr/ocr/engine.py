@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dva_ocr.media.images import read_image
 from dva_ocr.ocr.classifier import AngleClassifier
 from dva_ocr.ocr.crops import crop_quad
 from dva_ocr.ocr.detection import TextDetector
@@ -47,10 +49,7 @@ class OcrRegion:
 def load_image(image: ImageInput) -> np.ndarray:
     """A uint8 H x W x 3 RGB array from an array, a path (EXIF orientation applied) or a PIL image."""
     if isinstance(image, str | Path):
-        from PIL import Image, ImageOps
-
-        with Image.open(image) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        return read_image(image)
     if not isinstance(image, np.ndarray):
         from PIL import Image
 
@@ -90,6 +89,24 @@ def _region(quad: np.ndarray, rec: RecResult, text: str) -> OcrRegion:
     )
 
 
+def _params(
+    use_angle_cls: bool, det: DetParams | None, rec: RecParams | None, cls: ClsParams | None
+) -> tuple[DetParams, RecParams, ClsParams | None]:
+    return det or DetParams(), rec or RecParams(), (cls or ClsParams()) if use_angle_cls else None
+
+
+def engine_spec(**options: Any) -> ModelSpec:
+    """The spec an ``OcrEngine(**options)`` would run under, without loading any model."""
+    defaults = inspect.signature(OcrEngine.__init__).parameters
+    opts = {k: p.default for k, p in defaults.items() if k != "self" and p.default is not p.empty} | options
+    det_p, rec_p, cls_p = _params(
+        opts["use_angle_cls"], opts["det_params"], opts["rec_params"], opts["cls_params"]
+    )
+    return model_spec(
+        det_p, rec_p, cls_p, {"min_confidence": opts["min_confidence"], "word_spacing": opts["word_spacing"]}
+    )
+
+
 class OcrEngine:
     """PP-OCRv4 on onnxruntime. Models load once, in the constructor; call it on images.
 
@@ -125,8 +142,7 @@ class OcrEngine:
         self.min_confidence = min_confidence
         self.word_spacing = word_spacing
         self.chunk_size = max(1, chunk_size)
-        det_p, rec_p = det_params or DetParams(), rec_params or RecParams()
-        cls_p = (cls_params or ClsParams()) if use_angle_cls else None
+        det_p, rec_p, cls_p = _params(use_angle_cls, det_params, rec_params, cls_params)
         self.model_spec: ModelSpec = model_spec(
             det_p, rec_p, cls_p, {"min_confidence": min_confidence, "word_spacing": word_spacing}
         )
