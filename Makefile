@@ -9,7 +9,7 @@ BUILD := build
 .PHONY: up test bench lint setup system venv migrate clean
 
 up: setup
-	./manage.py up
+	bash scripts/up.sh
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -6,6 +6,9 @@
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+# Services this script starts are noted here, so `make up` can stop exactly those when it ends.
+STARTED=${DVA_STARTED_FILE:-var/run/started-services}
+note_started() { mkdir -p "$(dirname "$STARTED")"; echo "$*" >>"$STARTED"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 DB_URL=${DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/dva_ocr}
@@ -42,6 +45,7 @@ if is_local "$PG_HOST" && ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   ver=$(ls /etc/postgresql | sort -V | tail -n1)
   log "starting PostgreSQL $ver"
   as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || as_root pg_ctlcluster "$ver" main start
+  note_started "postgresql $ver"
   for _ in $(seq 60); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.5; done
   if [ $fresh_pg = 1 ]; then
     # A fresh Debian cluster asks TCP clients for a password: give the postgres role the default one.
@@ -65,6 +69,7 @@ if is_local "$RD_HOST" && ! redis_up; then
   mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
   redis-server --daemonize yes --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
     --dir /tmp --logfile /tmp/dva-ocr-redis.log
+  note_started "redis $RD_PORT"
   for _ in $(seq 40); do redis_up && break; sleep 0.25; done
 fi
 redis_up || { log "Redis at $RD_HOST:$RD_PORT is not reachable"; exit 1; }

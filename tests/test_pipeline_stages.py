@@ -95,3 +95,24 @@ def test_stages_for_a_deleted_video_do_nothing(db):
     assert extract_video(999, enqueue_ocr=lambda *a: None, enqueue_finalize=lambda *a: None) == 0
     assert ocr_frames(999, [1, 2], reader=None, enqueue_finalize=lambda *a: None) == 0
     finalize_video(999)
+
+
+def test_an_image_is_one_frame_media(db, engine, tmp_path):
+    from PIL import Image
+    from textgen import render_lines
+
+    image, _ = render_lines(["Harbour lights festival", "Tickets at the door"], size=(900, 300), seed=5)
+    path = tmp_path / "poster.png"
+    Image.fromarray(image).save(path)
+    with session_scope() as s:
+        vid = register_media(s, path).video_id
+    batches: list[list[int]] = []
+    assert extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=print) == 1
+    ocr_frames(vid, batches[0], reader=engine, enqueue_finalize=finalize_video)
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert (v.media_type, v.status, v.frames_ocr, v.duration) == ("image", "done", 1, None)
+        frame = s.scalars(select(Frame).where(Frame.video_id == vid)).one()
+        assert (frame.index, frame.time_s, frame.width, frame.height) == (0, 0.0, 900, 300)
+        texts = sorted(s.scalars(select(Region.text).where(Region.video_id == vid)))
+    assert texts == ["Harbour lights festival", "Tickets at the door"]
