@@ -116,3 +116,23 @@ def test_an_image_is_one_frame_media(db, engine, tmp_path):
         assert (frame.index, frame.time_s, frame.width, frame.height) == (0, 0.0, 900, 300)
         texts = sorted(s.scalars(select(Region.text).where(Region.video_id == vid)))
     assert texts == ["Harbour lights festival", "Tickets at the door"]
+
+
+def test_a_task_that_breaks_fails_its_video_with_the_reason_and_returns(db, tmp_path, monkeypatch):
+    import workers.tasks as tasks
+
+    class BrokenReader:
+        def batch(self, images):
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    video = make_video(tmp_path / "v.mp4", [Caption("Harbour", 0, 1)], duration=2)
+    with session_scope() as s:
+        vid = register_media(s, video).video_id
+    batches: list[list[int]] = []
+    extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=print)
+    monkeypatch.setattr(tasks, "get_reader", lambda: BrokenReader())
+    assert tasks.ocr_frames(vid, batches[0]) == 0  # the Celery task body, run in this process
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert v.status == "failed"
+        assert v.error == "OCR failed: RuntimeError: CUDA out of memory (simulated)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
@@ -51,33 +52,37 @@ def enqueue_extract(video_id: int) -> None:
     app.send_task("dva_ocr.extract_video", args=[video_id], queue="qextract")
 
 
-def _fail_on_error(video_id: int, stage: str, exc: Exception) -> None:
-    log.exception("%s failed for video %s", stage, video_id)
-    pipeline.mark_failed(video_id, f"{stage} failed: {type(exc).__name__}: {exc}")
+def _run_stage(video_id: int, stage: str, work: Callable[[], int]) -> int:
+    """Run a stage; a database hiccup is retried (TRANSIENT), any other error fails the video with a
+    message and returns, so the worker goes on with the next task."""
+    try:
+        return work()
+    except OperationalError:
+        raise
+    except Exception as exc:
+        log.exception("%s failed for video %s", stage, video_id)
+        pipeline.mark_failed(video_id, f"{stage} failed: {type(exc).__name__}: {exc}")
+        return 0
 
 
 @app.task(name="dva_ocr.extract_video", **TRANSIENT)
 def extract_video(video_id: int) -> int:
-    try:
-        return pipeline.extract_video(video_id, enqueue_ocr=enqueue_ocr, enqueue_finalize=enqueue_finalize)
-    except OperationalError:
-        raise
-    except Exception as exc:
-        _fail_on_error(video_id, "frame extraction", exc)
-        return 0
+    return _run_stage(
+        video_id,
+        "frame extraction",
+        lambda: pipeline.extract_video(video_id, enqueue_ocr=enqueue_ocr, enqueue_finalize=enqueue_finalize),
+    )
 
 
 @app.task(name="dva_ocr.ocr_frames", **TRANSIENT)
 def ocr_frames(video_id: int, frame_ids: list[int]) -> int:
-    try:
-        return pipeline.ocr_frames(
+    return _run_stage(
+        video_id,
+        "OCR",
+        lambda: pipeline.ocr_frames(
             video_id, frame_ids, reader=get_reader(), enqueue_finalize=enqueue_finalize
-        )
-    except OperationalError:
-        raise
-    except Exception as exc:
-        _fail_on_error(video_id, "OCR", exc)
-        return 0
+        ),
+    )
 
 
 @app.task(name="dva_ocr.finalize_video", **TRANSIENT)
