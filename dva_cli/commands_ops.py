@@ -29,7 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=worker)
 
-    p = sub.add_parser("up", help="migrate, then run one worker per queue in the foreground until Ctrl-C")
+    p = sub.add_parser("web", help="serve the dashboard and REST API (WEB_HOST:WEB_PORT)")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=web)
+
+    p = sub.add_parser("createuser", help="create a dashboard/API user (asks for the password)")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=createuser)
+
+    p = sub.add_parser("up", help="migrate, then the web app and one worker per queue until Ctrl-C")
     p.set_defaults(func=up)
 
 
@@ -76,6 +87,40 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dva_ocr.settings import get_settings
+    from dva_ocr.web import create_app
+    from workers.tasks import enqueue_extract
+
+    s = get_settings()
+    app = create_app(settings=s, enqueue_extract=enqueue_extract)
+    uvicorn.run(
+        app, host=args.host or s.web_host, port=args.port or s.web_port, log_level="info", proxy_headers=True
+    )
+    return 0
+
+
+def createuser(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dva_ocr.db.session import session_scope
+    from dva_ocr.users import create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    with session_scope() as s:
+        user = create_user(session=s, name=args.name, password=password, is_admin=args.admin)
+        print(f"created user {user.name} (id {user.id}{', admin' if user.is_admin else ''})")
+    return 0
+
+
 def up(args: argparse.Namespace) -> int:
     rc = migrate(args)
     if rc:
@@ -83,9 +128,14 @@ def up(args: argparse.Namespace) -> int:
     procs: dict[str, subprocess.Popen] = {}
     for queue in ("qextract", "qocr", "qdefault"):
         procs[queue] = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue])
+    procs["web"] = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "web"])
+    from dva_ocr.settings import get_settings
+
+    s = get_settings()
     print(
-        f"dva-ocr is up: workers {', '.join(procs)} (pids {', '.join(str(p.pid) for p in procs.values())}). "
+        f"dva-ocr is up: {', '.join(procs)} (pids {', '.join(str(p.pid) for p in procs.values())}). "
         "Ctrl-C stops them.\n"
+        f"Dashboard: http://{s.web_host}:{s.web_port}/ (create a user: ./manage.py createuser NAME --admin)\n"
         "In another shell: ./manage.py ingest VIDEO --wait, then ./manage.py search WORDS",
         file=sys.stderr,
     )

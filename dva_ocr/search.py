@@ -35,6 +35,14 @@ class Hit:
         return {k: d[k] for k in ("media_id", "time", "end", "text", "box", "score", "match")}
 
 
+# Optional filters shared by both queries; a NULL parameter switches its filter off.
+_FILTERS = (
+    "(CAST(:video AS integer) IS NULL OR r.video_id = :video)"
+    " AND (CAST(:min_conf AS float) IS NULL OR r.confidence >= :min_conf)"
+    " AND (CAST(:t0 AS float) IS NULL OR f.time_s >= :t0)"
+    " AND (CAST(:t1 AS float) IS NULL OR f.time_s <= :t1)"
+)
+
 _FULLTEXT = f"""
 SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
        ts_rank_cd(r.tsv, q.query) * r.confidence AS score
@@ -42,22 +50,22 @@ FROM regions r
 JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
 JOIN frames f ON f.id = r.frame_id,
      websearch_to_tsquery('{TS_CONFIG}', :q) AS q(query)
-WHERE r.tsv @@ q.query AND (CAST(:video AS integer) IS NULL OR r.video_id = :video)
+WHERE r.tsv @@ q.query AND {_FILTERS}
 ORDER BY score DESC, r.video_id, f.time_s
-LIMIT :limit
+LIMIT :limit OFFSET :offset
 """
 
-_FUZZY = """
+_FUZZY = f"""
 SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
        GREATEST(word_similarity(:q, r.text), CASE WHEN r.text ILIKE :pattern THEN 1.0 ELSE 0 END)
          * r.confidence AS score
 FROM regions r
 JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
 JOIN frames f ON f.id = r.frame_id
-WHERE (:q <% r.text OR r.text ILIKE :pattern) AND (CAST(:video AS integer) IS NULL OR r.video_id = :video)
+WHERE (:q <% r.text OR r.text ILIKE :pattern) AND {_FILTERS}
   AND NOT r.text ILIKE ANY(CAST(:excluded AS text[]))
 ORDER BY score DESC, r.video_id, f.time_s
-LIMIT :limit
+LIMIT :limit OFFSET :offset
 """
 
 
@@ -74,12 +82,30 @@ def _like_escape(s: str) -> str:
 
 
 def search(
-    session: Session, query: str, *, video_id: int | None = None, limit: int = 50, fuzzy: bool = True
+    session: Session,
+    query: str,
+    *,
+    video_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    min_confidence: float | None = None,
+    time_from: float | None = None,
+    time_to: float | None = None,
+    fuzzy: bool = True,
 ) -> list[Hit]:
+    """Hits for ``query`` (websearch syntax), best first; filters are optional."""
     query = query.strip()
     if not query:
         return []
-    params = {"q": query, "video": video_id, "limit": limit}
+    params = {
+        "q": query,
+        "video": video_id,
+        "limit": limit,
+        "offset": offset,
+        "min_conf": min_confidence,
+        "t0": time_from,
+        "t1": time_to,
+    }
     rows = session.execute(text(_FULLTEXT), params).all()
     match = "fulltext"
     if not rows and fuzzy:

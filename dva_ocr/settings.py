@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
+    upload_max_bytes: int = Field(default=8 << 30, gt=0, description="largest accepted upload (bytes)")
     secret_key: str = DEV_SECRET
     environment: str = Field(default="development", pattern="^(development|test|production)$")
 

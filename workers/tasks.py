@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from sqlalchemy.exc import OperationalError
 
 from dva_ocr import pipeline
@@ -88,3 +89,27 @@ def ocr_frames(video_id: int, frame_ids: list[int]) -> int:
 @app.task(name="dva_ocr.finalize_video", **TRANSIENT)
 def finalize_video(video_id: int) -> None:
     pipeline.finalize_video(video_id)
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: object = None, **_: object) -> None:
+    """Tell the dashboard this worker is alive: a Redis key that expires 30 s after the last beat."""
+    import threading
+
+    import redis
+
+    s = get_settings()
+    queue = os.environ.get("DVA_WORKER_QUEUE", "?")
+    host = getattr(sender, "hostname", None) or f"{queue}@{os.uname().nodename}"
+    key = f"{s.broker_prefix}:alive:{host}"
+    client = redis.Redis.from_url(s.broker_url)
+
+    def beat() -> None:
+        while True:
+            try:
+                client.set(key, f"{queue}|{host}", ex=30)
+            except redis.RedisError:
+                log.warning("heartbeat to Redis failed", exc_info=True)
+            time.sleep(10)
+
+    threading.Thread(target=beat, name="dva-heartbeat", daemon=True).start()

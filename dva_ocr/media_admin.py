@@ -1,0 +1,162 @@
+"""Media items as the API and dashboard see them: listing with progress, deletion, retry, uploads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dva_ocr.db.models import Frame, Region, Video, VideoStatus
+from dva_ocr.errors import DvaOcrError, MediaError, NotFound
+from dva_ocr.media import storage
+from dva_ocr.media.probe import probe
+from dva_ocr.pipeline import Registered, register_media, reset_video
+from dva_ocr.settings import get_settings
+
+
+class TooLarge(DvaOcrError):
+    pass
+
+
+def media_json(v: Video) -> dict[str, Any]:
+    total = v.frames_total or 0
+    return {
+        "id": v.id,
+        "name": v.source_name,
+        "media_type": v.media_type,
+        "status": v.status,
+        "error": v.error,
+        "duration": v.duration,
+        "fps": v.fps,
+        "width": v.width,
+        "height": v.height,
+        "size_bytes": v.size_bytes,
+        "sample_fps": v.sample_fps,
+        "progress": {
+            "frames_total": v.frames_total,
+            "frames_extracted": v.frames_extracted,
+            "frames_ocr": v.frames_ocr,
+            "fraction": round(min(1.0, v.frames_ocr / total), 4)
+            if total
+            else (1.0 if v.status == "done" else 0.0),
+        },
+        "regions": v.regions_count,
+        "created_at": v.created_at.isoformat() if v.created_at else None,
+        "finished_at": v.finished_at.isoformat() if v.finished_at else None,
+    }
+
+
+def get_video(session: Session, video_id: int) -> Video:
+    v = session.get(Video, video_id)
+    if v is None:
+        raise NotFound(f"no media item {video_id}")
+    return v
+
+
+def list_videos(session: Session, *, limit: int = 200, offset: int = 0) -> list[Video]:
+    return list(session.scalars(select(Video).order_by(Video.id.desc()).limit(limit).offset(offset)))
+
+
+def delete_video(session: Session, video_id: int) -> None:
+    """Remove the item's rows (frames and regions cascade) and its files."""
+    v = get_video(session, video_id)
+    root = get_settings().media_root
+    original = root / v.path
+    session.delete(v)
+    session.flush()
+    storage.remove_video_files(root, video_id)
+    original.unlink(missing_ok=True)
+
+
+def retry_video(session: Session, video_id: int) -> Video:
+    v = get_video(session, video_id)
+    if v.status != VideoStatus.failed:
+        raise DvaOcrError(f"media {video_id} is {v.status}; only failed items can be retried")
+    reset_video(session, v)
+    return v
+
+
+def regions_of(session: Session, video_id: int, *, limit: int = 5000) -> list[dict[str, Any]]:
+    v = get_video(session, video_id)
+    rows = session.execute(
+        select(Region, Frame.time_s, Frame.index)
+        .join(Frame, Frame.id == Region.frame_id)
+        .where(Region.video_id == video_id, Region.model_version_id == v.model_version_id)
+        .order_by(Frame.index, Region.y, Region.x)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "frame_index": index,
+            "time": time_s,
+            "text": r.text,
+            "raw_text": r.raw_text,
+            "confidence": round(r.confidence, 4),
+            "box": [r.x, r.y, r.w, r.h],
+            "polygon": r.polygon,
+        }
+        for r, time_s, index in rows
+    ]
+
+
+def frame_path(session: Session, video_id: int, index: int) -> Path:
+    f = session.scalar(select(Frame).where(Frame.video_id == video_id, Frame.index == index))
+    if f is None:
+        raise NotFound(f"media {video_id} has no frame {index}")
+    return get_settings().media_root / f.path
+
+
+def nearest_frame_index(session: Session, video_id: int, time_s: float) -> int | None:
+    return session.scalar(
+        select(Frame.index)
+        .where(Frame.video_id == video_id)
+        .order_by(func.abs(Frame.time_s - time_s))
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    registered: Registered
+    name: str
+
+
+def save_upload(
+    session: Session, stream: BinaryIO, filename: str, *, max_bytes: int, sample_fps: float | None = None
+) -> Upload:
+    """Copy an uploaded file to disk in chunks (never whole in memory), check it is media, register it."""
+    root = get_settings().media_root
+    tmp_dir = root / "uploads"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    name = os.path.basename(filename or "upload") or "upload"
+    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=Path(name).suffix[:10])
+    tmp = Path(tmp_name)
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"{name}: larger than the upload limit of {max_bytes // (1 << 20)} MiB")
+                out.write(chunk)
+        try:
+            probe(tmp)
+        except MediaError as exc:
+            raise MediaError(f"{name}: {exc}") from exc
+        named_dir = Path(tempfile.mkdtemp(dir=tmp_dir))
+        final = named_dir / name
+        shutil.move(tmp, final)
+        try:
+            reg = register_media(session, final, sample_fps=sample_fps)
+        finally:
+            shutil.rmtree(named_dir, ignore_errors=True)
+        return Upload(reg, name)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,110 @@
+"""The REST API under /api: what the dashboard's scripts and users' scripts share."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from sqlalchemy.orm import Session
+
+from dva_ocr import media_admin
+from dva_ocr.db.models import User
+from dva_ocr.search import search
+from dva_ocr.web.auth import current_user, get_db
+from dva_ocr.web.status import health
+
+router = APIRouter(prefix="/api")
+protected = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
+
+
+@router.get("/health")
+def api_health() -> dict:
+    """Liveness for load balancers and people: database and broker reachable. No login needed."""
+    h = health()
+    if not (h["database"] and h["broker"]):
+        raise HTTPException(503, h)
+    return h
+
+
+@protected.post("/media", status_code=201)
+def upload_media(
+    request: Request,
+    file: UploadFile = File(..., description="a video or image"),
+    fps: float | None = Form(None, gt=0, le=60, description="frames sampled per second"),
+    db: Session = Depends(get_db),
+) -> dict:
+    settings = request.app.state.settings
+    up = media_admin.save_upload(
+        db, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, sample_fps=fps
+    )
+    db.commit()
+    if up.registered.created:
+        request.app.state.enqueue_extract(up.registered.video_id)
+    video = media_admin.get_video(db, up.registered.video_id)
+    return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
+
+
+@protected.get("/media")
+def list_media(
+    limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0), db: Session = Depends(get_db)
+) -> dict:
+    return {
+        "items": [media_admin.media_json(v) for v in media_admin.list_videos(db, limit=limit, offset=offset)]
+    }
+
+
+@protected.get("/media/{media_id}")
+def get_media(media_id: int, db: Session = Depends(get_db)) -> dict:
+    return media_admin.media_json(media_admin.get_video(db, media_id))
+
+
+@protected.delete("/media/{media_id}", status_code=204)
+def delete_media(media_id: int, db: Session = Depends(get_db)) -> None:
+    media_admin.delete_video(db, media_id)
+
+
+@protected.post("/media/{media_id}/retry")
+def retry_media(media_id: int, request: Request, db: Session = Depends(get_db)) -> dict:
+    video = media_admin.retry_video(db, media_id)
+    db.commit()
+    request.app.state.enqueue_extract(video.id)
+    return media_admin.media_json(video)
+
+
+@protected.get("/media/{media_id}/regions")
+def media_regions(
+    media_id: int, limit: int = Query(5000, ge=1, le=100000), db: Session = Depends(get_db)
+) -> dict:
+    return {"media_id": media_id, "regions": media_admin.regions_of(db, media_id, limit=limit)}
+
+
+@protected.get("/search")
+def api_search(
+    q: str = Query(..., max_length=500, description='words, "phrases", OR, -excluded'),
+    media: int | None = None,
+    min_confidence: float | None = Query(None, ge=0, le=1),
+    time_from: float | None = Query(None, ge=0),
+    time_to: float | None = Query(None, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    db: Session = Depends(get_db),
+) -> dict:
+    hits = search(
+        db,
+        q,
+        video_id=media,
+        limit=limit,
+        offset=offset,
+        min_confidence=min_confidence,
+        time_from=time_from,
+        time_to=time_to,
+    )
+    return {
+        "query": q,
+        "offset": offset,
+        "limit": limit,
+        "hits": [h.to_json() | {"media_name": h.media_name, "frame_id": h.frame_id} for h in hits],
+    }
+
+
+@protected.get("/me")
+def me(user: User = Depends(current_user)) -> dict:
+    return {"id": user.id, "name": user.name, "is_admin": user.is_admin}

@@ -1,0 +1,97 @@
+"""The FastAPI application: middleware, error handling, routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from dva_ocr.errors import DvaOcrError, MediaError, NotFound
+from dva_ocr.media_admin import TooLarge
+from dva_ocr.settings import Settings, get_settings
+from dva_ocr.web import api, files, metrics, pages
+from dva_ocr.web.auth import LoginRequired
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+
+def _not_configured(video_id: int) -> None:
+    raise RuntimeError("this app was created without a queue: pass enqueue_extract to create_app")
+
+
+def create_app(
+    *, settings: Settings | None = None, enqueue_extract: Callable[[int], None] | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="dva-ocr", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.enqueue_extract = enqueue_extract or _not_configured
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="dva_session",
+        same_site="lax",
+        https_only=settings.environment == "production",
+        max_age=14 * 24 * 3600,
+    )
+    metrics.install(app)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(api.protected)
+    app.include_router(files.router)
+    app.include_router(metrics.router)
+    app.include_router(pages.router)
+    _error_handlers(app)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else exc.detail
+        body = {"error": detail} if isinstance(detail, str) else {"error": "unavailable", "detail": detail}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid request", "problems": problems}, status_code=400)
+
+    @app.exception_handler(NotFound)
+    async def _nf(request: Request, exc: NotFound) -> JSONResponse:
+        return error(404, str(exc))
+
+    @app.exception_handler(TooLarge)
+    async def _large(request: Request, exc: TooLarge) -> JSONResponse:
+        return error(413, str(exc))
+
+    @app.exception_handler(MediaError)
+    async def _media(request: Request, exc: MediaError) -> JSONResponse:
+        return error(415, str(exc))
+
+    @app.exception_handler(DvaOcrError)
+    async def _dva(request: Request, exc: DvaOcrError) -> JSONResponse:
+        return error(400, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error(500, "internal error; the server log has the details")
