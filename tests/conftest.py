@@ -67,7 +67,7 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
     from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
-        s.execute(text("TRUNCATE regions, frame_ocr, frames, videos RESTART IDENTITY CASCADE"))
+        s.execute(text("TRUNCATE regions, frame_ocr, frames, videos, api_tokens, users RESTART IDENTITY CASCADE"))
     yield
 
 
