@@ -59,7 +59,7 @@ async def current_user(request: Request, db: Session = Depends(get_db)) -> User:
         if user is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
             await _check_csrf(request)
     if user is None:
-        if request.url.path.startswith("/api/") or request.url.path == "/metrics" or token is not None:
+        if request.url.path.startswith(("/api/", "/files/", "/metrics")) or token is not None:
             raise HTTPException(401, "authentication required: log in, or send 'Authorization: Bearer TOKEN'")
         raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
     request.state.user = user
