@@ -11,6 +11,7 @@ BUILD := build
 up: setup
 	bash scripts/up.sh
 
+test: export DVA_BROWSER_TESTS := 1
 test: setup lint
 	$(PY) -m pytest -q
 
