@@ -122,15 +122,26 @@ def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
         assert s.query(Video).count() == 0
 
 
-def test_uploads_that_are_not_media_or_too_large_are_refused(client, queued, monkeypatch, app):
+def _small_limit_client(client, limit: int, queued: list[int]) -> TestClient:
+    from dva_ocr.settings import get_settings
+
+    settings = get_settings().model_copy(update={"upload_max_bytes": limit})
+    return TestClient(create_app(settings=settings, enqueue_extract=queued.append), headers=client.headers)
+
+
+def test_uploads_that_are_not_media_or_too_large_are_refused(client, queued):
     res = client.post(
         "/api/media", files={"file": ("notes.mp4", io.BytesIO(b"hello world" * 100), "video/mp4")}
     )
     assert res.status_code == 415
     assert res.json()["error"].startswith("notes.mp4: not a media file")
-    object.__setattr__(app.state.settings, "upload_max_bytes", 1000)
-    res = client.post("/api/media", files={"file": ("big.mp4", io.BytesIO(b"x" * 5000), "video/mp4")})
+    # over the limit while streaming to disk (the declared length is within the envelope allowance)
+    small = _small_limit_client(client, 1000, queued)
+    res = small.post("/api/media", files={"file": ("big.mp4", io.BytesIO(b"x" * 5000), "video/mp4")})
     assert res.status_code == 413 and "upload limit" in res.json()["error"]
+    # declared too large: refused before the body is read
+    res = small.post("/api/media", files={"file": ("big.mp4", io.BytesIO(b"x" * 200_000), "video/mp4")})
+    assert res.status_code == 413 and res.json()["error"] == "larger than the upload limit of 0 MiB"
     assert queued == []
     assert client.get("/api/media").json()["items"] == []
 

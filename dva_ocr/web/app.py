@@ -42,6 +42,17 @@ def create_app(
         max_age=14 * 24 * 3600,
     )
     metrics.install(app)
+
+    @app.middleware("http")
+    async def _refuse_oversized(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Refuse before the body is read: the multipart parser would otherwise spool it all to disk.
+        length = request.headers.get("content-length", "")
+        limit = settings.upload_max_bytes + (1 << 16)  # room for the multipart envelope
+        if request.method == "POST" and length.isdigit() and int(length) > limit:
+            mib = settings.upload_max_bytes // (1 << 20)
+            return JSONResponse({"error": f"larger than the upload limit of {mib} MiB"}, status_code=413)
+        return await call_next(request)
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(api.protected)
