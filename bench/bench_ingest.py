@@ -52,6 +52,14 @@ def make_bench_video(path: Path, seconds: int) -> Path:
     return make_video(path, caps, duration=seconds, size="1280x720", rate=25)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def time_ffmpeg(path: Path, fps: float) -> float:
     t0 = time.perf_counter()
     subprocess.run(
