@@ -1,26 +1,59 @@
-"""Dashboard pages (Jinja templates). Every page needs a user except /login."""
+"""Dashboard pages (Jinja templates). Every page needs a user except /login.
+
+Pages that only show live state (media list, upload, media page) render a shell whose scripts read the
+REST API; search, jobs and settings are rendered on the server.
+"""
 
 from __future__ import annotations
 
+import difflib
+import html
+import mimetypes
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import urlencode, urlparse
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import User
-from dva_ocr.users import authenticate
+from dva_ocr import media_admin
+from dva_ocr.db.models import TS_CONFIG, Frame, Video, VideoStatus
+from dva_ocr.errors import DvaOcrError, NotFound
+from dva_ocr.search import Hit, search, split_terms
+from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token
+from dva_ocr.web import status
 from dva_ocr.web.auth import CSRF_FIELD, csrf_token, current_user, get_db
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 router = APIRouter()
 pages = APIRouter(dependencies=[Depends(current_user)])
 
+SEARCH_PAGE_SIZE = 20
+THUMB_WIDTH = 220  # px of a search hit's crop
+THUMB_MAX_HEIGHT = 90
+
+
+def clock(seconds: float | None) -> str:
+    """0:05, 1:02:03."""
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+templates.env.filters["clock"] = clock
+
 
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
     context.setdefault("user", getattr(request.state, "user", None))
+    context.setdefault("active", "")
     context["csrf_token"] = csrf_token(request)
     context["csrf_field"] = CSRF_FIELD
     return templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -66,9 +99,299 @@ def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+# --- media -----------------------------------------------------------------------------------------
+
+
 @pages.get("/", response_class=HTMLResponse)
-def media_list(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
-    return render(request, "media_list.html")
+def media_list(request: Request) -> HTMLResponse:
+    return render(request, "media_list.html", active="media")
+
+
+@pages.get("/upload", response_class=HTMLResponse)
+def upload(request: Request) -> HTMLResponse:
+    return render(
+        request, "upload.html", active="upload", max_bytes=request.app.state.settings.upload_max_bytes
+    )
+
+
+def _is_image(v: Video) -> bool:
+    if v.media_type:
+        return v.media_type == "image"
+    return (mimetypes.guess_type(v.source_name)[0] or "").startswith("image/")
+
+
+@pages.get("/media/{media_id}", response_class=HTMLResponse)
+def media_page(
+    request: Request,
+    media_id: int,
+    t: float | None = Query(None, ge=0, description="open the player at this second"),
+    db: Session = Depends(get_db),
+) -> HTMLResponse:
+    try:
+        video = media_admin.get_video(db, media_id)
+    except NotFound as exc:
+        return render(request, "not_found.html", 404, message=str(exc))
+    frame_index = media_admin.nearest_frame_index(db, media_id, t if t is not None else 0.0)
+    return render(
+        request,
+        "media.html",
+        active="media",
+        video=video,
+        media=media_admin.media_json(video),
+        is_image=_is_image(video),
+        t=t,
+        frame_index=frame_index,
+    )
+
+
+# --- search ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class HitView:
+    hit: Hit
+    frame_index: int | None
+    highlighted: Markup
+    thumb_style: str
+    confidence: float | None
+
+    @property
+    def link(self) -> str:
+        return f"/media/{self.hit.media_id}?t={self.hit.time:g}"
+
+
+def _crop_style(media_id: int, frame: Frame | None, box: tuple[int, int, int, int]) -> str:
+    """CSS that shows the frame cropped around the box: a sized div with a scaled, shifted background."""
+    if frame is None or not frame.width or not frame.height:
+        return f"width:{THUMB_WIDTH}px;height:{THUMB_MAX_HEIGHT // 2}px"
+    x, y, w, h = box
+    pad = max(16, int(h * 0.6))
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(frame.width, x + w + pad), min(frame.height, y + h + pad)
+    cw, ch = max(1, x1 - x0), max(1, y1 - y0)
+    scale = THUMB_WIDTH / cw
+    if ch * scale > THUMB_MAX_HEIGHT:  # a tall region: fit the height instead
+        scale = THUMB_MAX_HEIGHT / ch
+    url = f"/files/media/{media_id}/frames/{frame.index}.jpg"
+    return (
+        f"width:{cw * scale:.0f}px;height:{ch * scale:.0f}px;"
+        f"background-image:url({url});"
+        f"background-size:{frame.width * scale:.1f}px {frame.height * scale:.1f}px;"
+        f"background-position:{-x0 * scale:.1f}px {-y0 * scale:.1f}px"
+    )
+
+
+_START, _STOP = "\x01", "\x02"
+
+
+def _headlines(db: Session, query: str, texts: list[str]) -> list[str]:
+    """ts_headline marks the words the full-text query matched (stemmed), as \\x01word\\x02."""
+    if not texts:
+        return []
+    rows = db.execute(
+        text(
+            f"SELECT ts_headline('{TS_CONFIG}', u.t, websearch_to_tsquery('{TS_CONFIG}', :q),"
+            " :opts) FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS u(t, n) ORDER BY u.n"
+        ),
+        {"q": query, "texts": texts, "opts": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true"},
+    ).scalars()
+    return list(rows)
+
+
+def _fuzzy_marks(query: str, value: str) -> str:
+    """For typo-tolerant hits: mark the words of ``value`` that resemble one of the query's words."""
+    terms = [t.lower() for t in split_terms(query)[0].split() if len(t) > 1]
+
+    def mark(m: re.Match[str]) -> str:
+        word = m.group(0).lower()
+        for t in terms:
+            if t in word or (len(word) > 2 and word in t):
+                return _START + m.group(0) + _STOP
+            if difflib.SequenceMatcher(None, t, word).ratio() >= 0.75:
+                return _START + m.group(0) + _STOP
+        return m.group(0)
+
+    return re.sub(r"\w+", mark, value)
+
+
+def _to_markup(marked: str) -> Markup:
+    escaped = html.escape(marked)
+    return Markup(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _confidences(db: Session, hits: list[Hit]) -> dict[tuple[int, int, int], float]:
+    """Region confidence by (frame, x, y): Hit does not carry it."""
+    if not hits:
+        return {}
+    rows = db.execute(
+        text(
+            "SELECT r.frame_id, r.x, r.y, r.confidence FROM regions r"
+            " JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id"
+            " WHERE r.frame_id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": sorted({h.frame_id for h in hits})},
+    ).all()
+    return {(f, x, y): c for f, x, y, c in rows}
+
+
+@pages.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    q: str = Query("", max_length=500),
+    media: str | None = None,
+    time_from: str | None = None,
+    time_to: str | None = None,
+    min_confidence: str | None = None,
+    offset: int = Query(0, ge=0),
+    db: Session = Depends(get_db),
+) -> HTMLResponse:
+    media_id = int(media) if media and media.isdigit() else None
+    t0, t1 = _float_or_none(time_from), _float_or_none(time_to)
+    min_conf = _float_or_none(min_confidence)
+    if min_conf is not None:
+        min_conf = min(1.0, max(0.0, min_conf))
+    groups: list[dict[str, Any]] = []
+    has_next = False
+    error = None
+    if q.strip():
+        try:
+            hits = search(
+                db,
+                q,
+                video_id=media_id,
+                limit=SEARCH_PAGE_SIZE + 1,
+                offset=offset,
+                min_confidence=min_conf,
+                time_from=t0,
+                time_to=t1,
+            )
+        except DvaOcrError as exc:
+            hits, error = [], str(exc)
+        has_next = len(hits) > SEARCH_PAGE_SIZE
+        hits = hits[:SEARCH_PAGE_SIZE]
+        frames = {f.id: f for f in db.scalars(select(Frame).where(Frame.id.in_([h.frame_id for h in hits])))}
+        confs = _confidences(db, hits)
+        full = [h for h in hits if h.match == "fulltext"]
+        marked = dict(zip([id(h) for h in full], _headlines(db, q, [h.text for h in full]), strict=True))
+        by_media: dict[int, dict[str, Any]] = {}
+        for h in hits:
+            frame = frames.get(h.frame_id)
+            view = HitView(
+                hit=h,
+                frame_index=frame.index if frame else None,
+                highlighted=_to_markup(marked[id(h)] if id(h) in marked else _fuzzy_marks(q, h.text)),
+                thumb_style=_crop_style(h.media_id, frame, h.box),
+                confidence=confs.get((h.frame_id, h.box[0], h.box[1])),
+            )
+            group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
+            group["hits"].append(view)
+        groups = list(by_media.values())
+
+    params = {
+        "q": q,
+        "media": media_id or "",
+        "time_from": time_from or "",
+        "time_to": time_to or "",
+        "min_confidence": min_confidence or "",
+    }
+
+    def page_url(new_offset: int) -> str:
+        kept = {k: v for k, v in params.items() if v not in ("", None)}
+        return "/search?" + urlencode(kept | ({"offset": new_offset} if new_offset else {}))
+
+    return render(
+        request,
+        "search.html",
+        active="search",
+        q=q,
+        params=params,
+        groups=groups,
+        error=error,
+        offset=offset,
+        page_size=SEARCH_PAGE_SIZE,
+        count=sum(len(g["hits"]) for g in groups),
+        prev_url=page_url(max(0, offset - SEARCH_PAGE_SIZE)) if offset > 0 else None,
+        next_url=page_url(offset + SEARCH_PAGE_SIZE) if has_next else None,
+        all_media=media_admin.list_videos(db, limit=1000),
+    )
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+@pages.get("/jobs", response_class=HTMLResponse)
+def jobs(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
+    broker_error = None
+    try:
+        depths = status.queue_depths()
+        workers = status.workers_alive()
+    except Exception as exc:  # the page reports a broker outage instead of failing
+        depths, workers = {q: None for q in status.QUEUES}, []
+        broker_error = str(exc)
+    counts = dict(db.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+    failures = list(
+        db.scalars(
+            select(Video)
+            .where(Video.status == VideoStatus.failed)
+            .order_by(Video.finished_at.desc().nulls_last(), Video.id.desc())
+            .limit(25)
+        )
+    )
+    return render(
+        request,
+        "jobs.html",
+        active="jobs",
+        depths=depths,
+        workers=workers,
+        broker_error=broker_error,
+        counts={s.value: counts.get(s.value, 0) for s in VideoStatus},
+        failures=failures,
+    )
+
+
+# --- settings: API tokens ----------------------------------------------------------------------------
+
+
+def _settings_page(request: Request, db: Session, status_code: int = 200, **context: object) -> HTMLResponse:
+    user = request.state.user
+    return render(
+        request,
+        "settings.html",
+        status_code,
+        active="settings",
+        tokens=list_tokens(session=db, user=user),
+        **context,
+    )
+
+
+@pages.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
+    return _settings_page(request, db)
+
+
+@pages.post("/settings/tokens", response_class=HTMLResponse)
+def create_token(request: Request, name: str = Form(""), db: Session = Depends(get_db)) -> HTMLResponse:
+    name = name.strip()
+    if not name:
+        return _settings_page(request, db, 400, error="Give the token a name.")
+    row, token = issue_token(session=db, user=request.state.user, name=name)
+    db.commit()
+    # Shown in this response only: the database keeps just its hash.
+    return _settings_page(request, db, new_token=token, new_token_name=row.name)
+
+
+@pages.post("/settings/tokens/{token_id}/revoke")
+def revoke(request: Request, token_id: int, db: Session = Depends(get_db)) -> Response:
+    revoke_token(session=db, user=request.state.user, token_id=token_id)
+    db.commit()
+    return RedirectResponse("/settings", status_code=303)
 
 
 router.include_router(pages)
