@@ -32,6 +32,8 @@ if is_local "$PG_HOST"; then
   ls /usr/share/postgresql/*/extension/pg_trgm.control >/dev/null 2>&1 || pkgs+=(postgresql-contrib)
 fi
 if is_local "$RD_HOST"; then command -v redis-server >/dev/null || pkgs+=(redis-server); fi
+# The browser tests drive Debian's chromium (never a downloaded browser); `make test` asks for it.
+if [ "${DVA_BROWSER_TESTS:-0}" = 1 ]; then [ -x /usr/bin/chromium ] || pkgs+=(chromium); fi
 
 fresh_pg=0
 if [ ${#pkgs[@]} -gt 0 ]; then

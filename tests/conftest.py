@@ -21,6 +21,14 @@ def _clear_caches() -> None:
     get_settings.cache_clear()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment of this test run: own database, own broker key prefix, own media root."""
@@ -34,6 +42,9 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
         "OCR_BATCH_FRAMES": "4",
         "OCR_THREADS": "0",
+        # the web app that `manage.py up` starts listens here (the browser test talks to it)
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(_free_port()),
     }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
@@ -67,7 +78,9 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
     from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
-        s.execute(text("TRUNCATE regions, frame_ocr, frames, videos, api_tokens, users RESTART IDENTITY CASCADE"))
+        s.execute(
+            text("TRUNCATE regions, frame_ocr, frames, videos, api_tokens, users RESTART IDENTITY CASCADE")
+        )
     yield
 
 
