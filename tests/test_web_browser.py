@@ -6,6 +6,8 @@ Screenshots go to build/screenshots/; with DVA_UPDATE_SCREENSHOTS=1 they are als
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import shutil
 import subprocess
@@ -82,6 +84,16 @@ def _createuser(name: str) -> None:
     assert proc.returncode == 0, proc.stderr + proc.stdout
 
 
+def _login(page, web: str, name: str) -> None:
+    page.goto("/")
+    page.wait_for_url("**/login?next=%2F")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{web}/")
+    assert name in page.inner_text("header")
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
@@ -102,13 +114,7 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         # every page needs a login: the dashboard sends us to the form and back
-        page.goto("/")
-        page.wait_for_url("**/login?next=%2F")
-        page.fill("input[name=username]", name)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form.login button[type=submit]")
-        page.wait_for_url(f"{web}/")
-        assert name in page.inner_text("header")
+        _login(page, web, name)
 
         # two files at once through the file input: the video gets a link, a non-media file the reason
         page.click("nav >> text=Upload")
@@ -191,6 +197,62 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         workers = page.inner_text("#workers")
         assert all(q in workers for q in ("qextract", "qocr", "qdefault")), workers
         _shot(page, "jobs")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+DROP = """([data, name]) => {
+  const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+  const dt = new DataTransfer();
+  dt.items.add(new File([bytes], name, {type: "image/png"}));
+  const zone = document.getElementById("dropzone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+  }
+}"""
+
+
+def test_a_dropped_image_opens_with_its_boxes(web, db, browser):
+    from PIL import Image, ImageDraw, ImageFont
+
+    name = f"bob-{uuid.uuid4().hex[:6]}"
+    _createuser(name)
+    image = Image.new("RGB", (960, 540), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 56)
+    ImageDraw.Draw(image).text((120, 220), "Departures board", fill="black", font=font)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=web)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _login(page, web, name)
+        page.goto("/upload")
+        page.evaluate(DROP, [base64.b64encode(buf.getvalue()).decode(), "board.png"])
+        link = page.locator(".upload-item[data-state=done] .result a")
+        assert link.inner_text() == "board.png"
+        # opened before the OCR is done: the page follows the status and shows the texts when ready
+        link.click()
+        page.wait_for_selector("#media-status.status-done", timeout=60_000)
+        page.wait_for_selector(".text-item")
+        assert "Departures board" in page.inner_text("#texts")
+        assert page.locator("#player").count() == 0  # an image has no player, only the image
+        page.wait_for_function(
+            "document.querySelectorAll('#frame-boxes polygon, #frame-boxes rect').length > 0"
+        )
+        assert page.get_attribute("#frame-boxes", "viewBox") == "0 0 960 540"
+        # the box sits where the text was drawn, in the image's own pixels
+        x, y = page.evaluate(
+            "(() => { const b = document.querySelector('#frame-boxes .box').getBBox();"
+            " return [b.x, b.y]; })()"
+        )
+        assert 90 <= x <= 150 and 190 <= y <= 250, (x, y)
+        page.goto("/")
+        assert page.locator("#media-table tr[data-status=done] .duration").first.inner_text() == "image"
         assert not errors, errors
     finally:
         context.close()

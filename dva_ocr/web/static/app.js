@@ -313,6 +313,20 @@ const DVA = (() => {
         showFrame(null);
       }
     }).catch(e => { textsBox.replaceChildren(el("p", {class: "error", text: e.message})); });
+    // still being read: follow the status, and reload once the texts are all there
+    if (!["done", "failed"].includes(root.dataset.status)) {
+      const chip = document.getElementById("media-status");
+      const poll = async () => {
+        try {
+          const item = await api(`/api/media/${id}`);
+          chip.textContent = item.status;
+          chip.className = `status status-${item.status}`;
+          if (["done", "failed"].includes(item.status)) { location.reload(); return; }
+        } catch (e) { /* keep polling: the server may be restarting */ }
+        setTimeout(poll, 1500);
+      };
+      setTimeout(poll, 1500);
+    }
     return {seek, showFrame, get shown() { return shown; }};
   }
 
