@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -28,6 +29,10 @@ class Hit:
     box: tuple[int, int, int, int]
     score: float
     match: str  # "fulltext" | "fuzzy"
+    region_id: int = 0
+    confidence: float = 0.0
+    frame_index: int = 0
+    frame_size: tuple[int, int] = (0, 0)  # width, height of the sampled frame
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -45,6 +50,7 @@ _FILTERS = (
 
 _FULLTEXT = f"""
 SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
+       r.id AS region_id, r.confidence, f.index AS frame_index, f.width, f.height,
        ts_rank_cd(r.tsv, q.query) * r.confidence AS score
 FROM regions r
 JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
@@ -57,6 +63,7 @@ LIMIT :limit OFFSET :offset
 
 _FUZZY = f"""
 SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
+       r.id AS region_id, r.confidence, f.index AS frame_index, f.width, f.height,
        GREATEST(word_similarity(:q, r.text), CASE WHEN r.text ILIKE :pattern THEN 1.0 ELSE 0 END)
          * r.confidence AS score
 FROM regions r
@@ -119,17 +126,22 @@ def search(
             }
             rows = session.execute(text(_FUZZY), params).all()
             match = "fuzzy"
-    return [
-        Hit(
-            media_id=r[0],
-            media_name=r[1],
-            frame_id=r[2],
-            time=float(r[3]),
-            end=None,
-            text=r[4],
-            box=(r[5], r[6], r[7], r[8]),
-            score=round(float(r[9]), 4),
-            match=match,
-        )
-        for r in rows
-    ]
+    return [_hit(row._mapping, match) for row in rows]
+
+
+def _hit(r: Any, match: str) -> Hit:
+    return Hit(
+        media_id=r["video_id"],
+        media_name=r["source_name"],
+        frame_id=r["frame_id"],
+        time=float(r["time_s"]),
+        end=None,
+        text=r["text"],
+        box=(r["x"], r["y"], r["w"], r["h"]),
+        score=round(float(r["score"]), 4),
+        match=match,
+        region_id=r["region_id"],
+        confidence=round(float(r["confidence"]), 4),
+        frame_index=r["frame_index"],
+        frame_size=(r["width"], r["height"]),
+    )

@@ -101,7 +101,17 @@ def api_search(
         "query": q,
         "offset": offset,
         "limit": limit,
-        "hits": [h.to_json() | {"media_name": h.media_name, "frame_id": h.frame_id} for h in hits],
+        "hits": [
+            h.to_json()
+            | {
+                "media_name": h.media_name,
+                "frame_id": h.frame_id,
+                "frame_index": h.frame_index,
+                "region_id": h.region_id,
+                "confidence": h.confidence,
+            }
+            for h in hits
+        ],
     }
 
 

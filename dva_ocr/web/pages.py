@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
-from dva_ocr.db.models import TS_CONFIG, Frame, Video, VideoStatus
+from dva_ocr.db.models import TS_CONFIG, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.search import Hit, search, split_terms
 from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token
@@ -150,33 +150,32 @@ def media_page(
 @dataclass
 class HitView:
     hit: Hit
-    frame_index: int | None
     highlighted: Markup
     thumb_style: str
-    confidence: float | None
 
     @property
     def link(self) -> str:
         return f"/media/{self.hit.media_id}?t={self.hit.time:g}"
 
 
-def _crop_style(media_id: int, frame: Frame | None, box: tuple[int, int, int, int]) -> str:
+def _crop_style(hit: Hit) -> str:
     """CSS that shows the frame cropped around the box: a sized div with a scaled, shifted background."""
-    if frame is None or not frame.width or not frame.height:
+    width, height = hit.frame_size
+    if not width or not height:
         return f"width:{THUMB_WIDTH}px;height:{THUMB_MAX_HEIGHT // 2}px"
-    x, y, w, h = box
+    x, y, w, h = hit.box
     pad = max(16, int(h * 0.6))
     x0, y0 = max(0, x - pad), max(0, y - pad)
-    x1, y1 = min(frame.width, x + w + pad), min(frame.height, y + h + pad)
+    x1, y1 = min(width, x + w + pad), min(height, y + h + pad)
     cw, ch = max(1, x1 - x0), max(1, y1 - y0)
     scale = THUMB_WIDTH / cw
     if ch * scale > THUMB_MAX_HEIGHT:  # a tall region: fit the height instead
         scale = THUMB_MAX_HEIGHT / ch
-    url = f"/files/media/{media_id}/frames/{frame.index}.jpg"
+    url = f"/files/media/{hit.media_id}/frames/{hit.frame_index}.jpg"
     return (
         f"width:{cw * scale:.0f}px;height:{ch * scale:.0f}px;"
         f"background-image:url({url});"
-        f"background-size:{frame.width * scale:.1f}px {frame.height * scale:.1f}px;"
+        f"background-size:{width * scale:.1f}px {height * scale:.1f}px;"
         f"background-position:{-x0 * scale:.1f}px {-y0 * scale:.1f}px"
     )
 
@@ -226,21 +225,6 @@ def _float_or_none(value: str | None) -> float | None:
         return None
 
 
-def _confidences(db: Session, hits: list[Hit]) -> dict[tuple[int, int, int], float]:
-    """Region confidence by (frame, x, y): Hit does not carry it."""
-    if not hits:
-        return {}
-    rows = db.execute(
-        text(
-            "SELECT r.frame_id, r.x, r.y, r.confidence FROM regions r"
-            " JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id"
-            " WHERE r.frame_id = ANY(CAST(:ids AS bigint[]))"
-        ),
-        {"ids": sorted({h.frame_id for h in hits})},
-    ).all()
-    return {(f, x, y): c for f, x, y, c in rows}
-
-
 @pages.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
@@ -276,19 +260,14 @@ def search_page(
             hits, error = [], str(exc)
         has_next = len(hits) > SEARCH_PAGE_SIZE
         hits = hits[:SEARCH_PAGE_SIZE]
-        frames = {f.id: f for f in db.scalars(select(Frame).where(Frame.id.in_([h.frame_id for h in hits])))}
-        confs = _confidences(db, hits)
         full = [h for h in hits if h.match == "fulltext"]
         marked = dict(zip([id(h) for h in full], _headlines(db, q, [h.text for h in full]), strict=True))
         by_media: dict[int, dict[str, Any]] = {}
         for h in hits:
-            frame = frames.get(h.frame_id)
             view = HitView(
                 hit=h,
-                frame_index=frame.index if frame else None,
                 highlighted=_to_markup(marked[id(h)] if id(h) in marked else _fuzzy_marks(q, h.text)),
-                thumb_style=_crop_style(h.media_id, frame, h.box),
-                confidence=confs.get((h.frame_id, h.box[0], h.box[1])),
+                thumb_style=_crop_style(h),
             )
             group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
             group["hits"].append(view)
