@@ -158,8 +158,9 @@ def test_jobs_page_shows_queues_and_recent_failures(client, corpus):
 def test_api_token_is_shown_once_works_as_bearer_and_revoking_stops_it(client, app):
     settings = client.get("/settings").text
     r = client.post("/settings/tokens", data={"name": "nightly export", "csrf_token": _csrf(settings)})
-    assert r.status_code == 200, r.text
-    token = re.search(r'<code id="new-token">([^<]+)</code>', r.text).group(1)
+    assert r.status_code == 303 and r.headers["location"] == "/settings"  # a reload cannot re-post
+    shown = client.get("/settings").text
+    token = re.search(r'<code id="new-token">([^<]+)</code>', shown).group(1)
     assert token.startswith("dva_")
     # listed afterwards by name and prefix, never in full again
     again = client.get("/settings").text

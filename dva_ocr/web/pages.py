@@ -352,18 +352,21 @@ def _settings_page(request: Request, db: Session, status_code: int = 200, **cont
 
 @pages.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
-    return _settings_page(request, db)
+    # A token just created is handed over once, through the session, then forgotten.
+    fresh = request.session.pop("new_token", None) or {}
+    return _settings_page(request, db, new_token=fresh.get("token"), new_token_name=fresh.get("name"))
 
 
-@pages.post("/settings/tokens", response_class=HTMLResponse)
-def create_token(request: Request, name: str = Form(""), db: Session = Depends(get_db)) -> HTMLResponse:
+@pages.post("/settings/tokens", response_model=None)
+def create_token(request: Request, name: str = Form(""), db: Session = Depends(get_db)) -> Response:
     name = name.strip()
     if not name:
         return _settings_page(request, db, 400, error="Give the token a name.")
     row, token = issue_token(session=db, user=request.state.user, name=name)
     db.commit()
-    # Shown in this response only: the database keeps just its hash.
-    return _settings_page(request, db, new_token=token, new_token_name=row.name)
+    # The database keeps only its hash. Post/redirect/get: reloading the page cannot make a second token.
+    request.session["new_token"] = {"token": token, "name": row.name}
+    return RedirectResponse("/settings", status_code=303)
 
 
 @pages.post("/settings/tokens/{token_id}/revoke")
