@@ -41,48 +41,15 @@ def make_video(
             f":enable='between(t,{c.start},{c.end})'"
         )
     vf = ",".join(filters) or "null"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"color=c={background}:s={size}:r={rate}:d={duration}",
-            "-vf",
-            vf,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"color=c={background}:s={size}:r={rate}:d={duration}", "-vf", vf,
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
     return path
 
 
 def make_audio_only(path: Path, duration: float = 2.0) -> Path:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:duration={duration}",
-            "-c:a",
-            "aac",
-            str(path),
-        ],
-        check=True,
-    )
+    _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={duration}", "-c:a", "aac", str(path))
     return path
 
 
@@ -101,20 +68,9 @@ def make_empty(path: Path) -> Path:
 
 def make_rotated(src: Path, dest: Path, degrees: int = 90) -> Path:
     """The same stream with rotation metadata (players turn it on display)."""
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            f"rotate={degrees}",
-            str(dest),
-        ],
-        check=True,
-    )
+    _ffmpeg("-i", str(src), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(dest))
     return dest
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)

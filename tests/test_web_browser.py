@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -94,6 +96,21 @@ def _login(page, web: str, name: str) -> None:
     assert name in page.inner_text("header")
 
 
+@contextmanager
+def _page(browser, web: str) -> Iterator:
+    """A fresh browser context and page on the test server; no script error may happen on it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=web)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+        assert not errors, errors
+    finally:
+        context.close()
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
@@ -107,12 +124,7 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
     _createuser(name)
     video = make_video(tmp_path / "harbour.mp4", [PHRASE], duration=12)
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=web)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with _page(browser, web) as page:
         # every page needs a login: the dashboard sends us to the form and back
         _login(page, web, name)
 
@@ -197,9 +209,6 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         workers = page.inner_text("#workers")
         assert all(q in workers for q in ("qextract", "qocr", "qdefault")), workers
         _shot(page, "jobs")
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 DROP = """([data, name]) => {
@@ -224,12 +233,7 @@ def test_a_dropped_image_opens_with_its_boxes(web, db, browser):
     buf = io.BytesIO()
     image.save(buf, format="PNG")
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=web)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with _page(browser, web) as page:
         _login(page, web, name)
         page.goto("/upload")
         page.evaluate(DROP, [base64.b64encode(buf.getvalue()).decode(), "board.png"])
@@ -253,6 +257,3 @@ def test_a_dropped_image_opens_with_its_boxes(web, db, browser):
         assert 90 <= x <= 150 and 190 <= y <= 250, (x, y)
         page.goto("/")
         assert page.locator("#media-table tr[data-status=done] .duration").first.inner_text() == "image"
-        assert not errors, errors
-    finally:
-        context.close()

@@ -75,7 +75,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else exc.detail
+        detail = exc.detail
         body = {"error": detail} if isinstance(detail, str) else {"error": "unavailable", "detail": detail}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
