@@ -10,13 +10,25 @@ from dva_ocr.errors import DvaOcrError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dva_cli import commands_media, commands_ocr, commands_ops
+    from dva_cli import (
+        commands_eval,
+        commands_export,
+        commands_media,
+        commands_models,
+        commands_ocr,
+        commands_ops,
+        commands_train,
+    )
 
     p = argparse.ArgumentParser(prog="manage.py", description="dva-ocr: video and image OCR analytics")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_ops.register(sub)
     commands_ocr.register(sub)
     commands_media.register(sub)
+    commands_export.register(sub)
+    commands_models.register(sub)
+    commands_train.register(sub)
+    commands_eval.register(sub)
     return p
 
 
