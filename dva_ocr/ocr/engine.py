@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from dva_ocr.media.images import read_image
 from dva_ocr.ocr.classifier import AngleClassifier
 from dva_ocr.ocr.crops import crop_quad
 from dva_ocr.ocr.detection import TextDetector
-from dva_ocr.ocr.models import ClsParams, DetParams, ModelSpec, RecParams, model_spec
+from dva_ocr.ocr.models import MODEL_NAME, ClsParams, DetParams, ModelSpec, RecParams, model_spec
 from dva_ocr.ocr.recognition import RecResult, TextRecognizer
 from dva_ocr.ocr.runtime import Device, OrtSession, Session
 from dva_ocr.ocr.words import recover_spaces
@@ -103,7 +103,12 @@ def engine_spec(**options: Any) -> ModelSpec:
         opts["use_angle_cls"], opts["det_params"], opts["rec_params"], opts["cls_params"]
     )
     return model_spec(
-        det_p, rec_p, cls_p, {"min_confidence": opts["min_confidence"], "word_spacing": opts["word_spacing"]}
+        det_p,
+        rec_p,
+        cls_p,
+        {"min_confidence": opts["min_confidence"], "word_spacing": opts["word_spacing"]},
+        name=opts["name"],
+        files=opts["model_files"],
     )
 
 
@@ -120,7 +125,9 @@ class OcrEngine:
     min_confidence: regions whose mean character probability is lower are dropped. word_spacing:
     put back the spaces the recogniser dropped (``text``; ``raw_text`` keeps the decoded string).
     chunk_size: images loaded and processed together by ``batch``. session_factory: builds a
-    ``Session`` from a model path, for tests and other runtimes.
+    ``Session`` from a model path, for tests and other runtimes. name, model_files: a registered model
+    version's name and the files it replaces by role (``{"rec": path}`` for a custom recogniser); the
+    bundled PP-OCRv4 files fill the rest.
     """
 
     def __init__(
@@ -136,6 +143,8 @@ class OcrEngine:
         cls_params: ClsParams | None = None,
         chunk_size: int = 8,
         session_factory: SessionFactory | None = None,
+        name: str = MODEL_NAME,
+        model_files: Mapping[str, Path] | None = None,
     ) -> None:
         self.device = Device.parse(device)
         self.threads = threads
@@ -144,7 +153,12 @@ class OcrEngine:
         self.chunk_size = max(1, chunk_size)
         det_p, rec_p, cls_p = _params(use_angle_cls, det_params, rec_params, cls_params)
         self.model_spec: ModelSpec = model_spec(
-            det_p, rec_p, cls_p, {"min_confidence": min_confidence, "word_spacing": word_spacing}
+            det_p,
+            rec_p,
+            cls_p,
+            {"min_confidence": min_confidence, "word_spacing": word_spacing},
+            name=name,
+            files=model_files,
         )
         make = session_factory or (lambda path: OrtSession(path, device=self.device, threads=threads))
         self.detector = TextDetector(make(self.model_spec.file("det").path), det_p)

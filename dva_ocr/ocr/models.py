@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -109,16 +110,29 @@ def sha256_of(path: Path) -> str:
 
 
 def model_spec(
-    det: DetParams, rec: RecParams, cls: ClsParams | None, extra: dict[str, Any] | None = None
+    det: DetParams,
+    rec: RecParams,
+    cls: ClsParams | None,
+    extra: dict[str, Any] | None = None,
+    *,
+    name: str = MODEL_NAME,
+    files: Mapping[str, Path] | None = None,
 ) -> ModelSpec:
-    """Describe the bundled models with the parameters they run under (cls=None: classifier off)."""
+    """Describe a pipeline with the parameters it runs under (cls=None: classifier off).
+
+    ``files`` replaces bundled model files by role (``det``, ``rec``, ``cls``): a custom recogniser
+    runs behind the bundled detector this way."""
     root = model_dir()
     roles = [("det", DET_FILE), ("rec", REC_FILE)] + ([("cls", CLS_FILE)] if cls else [])
-    files = tuple(ModelFile(role, name, root / name, sha256_of(root / name)) for role, name in roles)
+    paths = {role: root / fname for role, fname in roles} | dict(files or {})
+    files_t = tuple(
+        ModelFile(role, Path(paths[role]).name, Path(paths[role]), sha256_of(Path(paths[role])))
+        for role, _ in roles
+    )
 
     def plain(obj: Any) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(obj).items()}
 
     params: dict[str, Any] = {"det": plain(det), "rec": plain(rec), "cls": plain(cls) if cls else None}
     params.update(extra or {})
-    return ModelSpec(MODEL_NAME, files, params)
+    return ModelSpec(name, files_t, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ def target_width(h: int, w: int, p: RecParams) -> int:
 class TextRecognizer:
     def __init__(self, session: Session, params: RecParams) -> None:
         self.session = session
-        self.params = params
+        # A model that states its input height (metadata ``rec_height``, as export-rec writes) runs at it.
+        height = int(session.metadata.get("rec_height", params.height))
+        self.params = params if height == params.height else dataclasses.replace(params, height=height)
         self.charset = charset_from_metadata(session.metadata)
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[RecResult]:
