@@ -1,4 +1,7 @@
-"""``ocr``: the library's image OCR on files or folders; no database, no queue."""
+"""``ocr``: the library's image OCR on files or folders; no database, no queue.
+
+``--rec-only`` reads each image as one text line (the recogniser alone, no detection), as for crops.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CHUNK = 8  # images per engine.batch call: same-size images share detection runs
+REC_CHUNK = 64  # --rec-only: images per recogniser call (batched by width inside)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draw", type=Path, metavar="DIR", help="also save each image with its boxes drawn")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: OCR_THREADS)")
     p.add_argument("--angle-cls", action="store_true", help="run the 180-degree angle classifier")
+    p.add_argument(
+        "--rec-only",
+        action="store_true",
+        help="read each image as one text line: recognition only, no detection (for cropped words/lines)",
+    )
+    p.add_argument("--model", default=None, help="model name (default: OCR_MODEL)")
     p.set_defaults(func=run)
 
 
@@ -32,21 +42,24 @@ def iter_images(paths: list[Path]) -> Iterator[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dva_ocr.evaluation.engines import resolve_engine
     from dva_ocr.media.images import read_image
-    from dva_ocr.ocr import OcrEngine
     from dva_ocr.settings import get_settings
 
     s = get_settings()
-    engine = OcrEngine(
-        device=s.ocr_device,
-        threads=args.threads if args.threads is not None else s.ocr_threads,
-        use_angle_cls=args.angle_cls,
-    )
-    failures = 0
     images = list(iter_images(args.paths))
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
+    engine = resolve_engine(
+        args.model or s.ocr_model,
+        device=s.ocr_device,
+        threads=args.threads if args.threads is not None else s.ocr_threads,
+        use_angle_cls=args.angle_cls,
+    )
+    if args.rec_only:
+        return _run_rec_only(args, engine, images)
+    failures = 0
     for start in range(0, len(images), CHUNK):
         chunk: list[tuple[Path, object]] = []
         for path in images[start : start + CHUNK]:
@@ -68,6 +81,45 @@ def run(args: argparse.Namespace) -> int:
                 args.draw.mkdir(parents=True, exist_ok=True)
                 draw_regions(img, regions).save(args.draw / f"{path.stem}.jpg", quality=92)
     return 1 if failures else 0
+
+
+def _run_rec_only(args: argparse.Namespace, engine, images: list[Path]) -> int:
+    from dva_ocr.evaluation.engines import read_lines
+    from dva_ocr.media.images import read_image
+
+    failures = 0
+    for start in range(0, len(images), REC_CHUNK):
+        chunk = []
+        for path in images[start : start + REC_CHUNK]:
+            try:
+                chunk.append((path, read_image(path)))
+            except Exception as exc:  # one bad file must not stop the rest
+                failures += 1
+                _emit_line_error(args, path, exc)
+        if not chunk:
+            continue
+        t0 = time.perf_counter()
+        readings = read_lines(engine, [img for _, img in chunk])
+        per_image_ms = (time.perf_counter() - t0) * 1000 / len(chunk)
+        for (path, _), reading in zip(chunk, readings, strict=True):
+            if args.json:
+                obj = {
+                    "image": str(path),
+                    "text": reading.text,
+                    "confidence": reading.confidence,
+                    "elapsed_ms": round(per_image_ms, 1),
+                }
+                print(json.dumps(obj, ensure_ascii=False), flush=True)
+            else:
+                print(f"{path}  {reading.confidence:.2f}  {reading.text}", flush=True)
+    return 1 if failures else 0
+
+
+def _emit_line_error(args: argparse.Namespace, path: Path, exc: Exception) -> None:
+    if args.json:
+        print(json.dumps({"image": str(path), "text": "", "confidence": 0.0, "error": str(exc)}), flush=True)
+    else:
+        print(f"{path}  error: {exc}", file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, path: Path, regions: list, elapsed_ms: float) -> None:
