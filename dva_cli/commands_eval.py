@@ -43,7 +43,8 @@ def _positive(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.evaluation import evaluate, load_dataset, resolve_engine
+    from dva_ocr.evaluation import evaluate, load_dataset
+    from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
     s = get_settings()
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     name = args.model or s.ocr_model
-    engine = resolve_engine(
+    engine = load_engine(
         name, device=s.ocr_device, threads=args.threads if args.threads is not None else s.ocr_threads
     )
     unit = "crops" if dataset.layout == "crops" else "images"

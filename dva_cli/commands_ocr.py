@@ -11,6 +11,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dva_ocr.ocr import OcrEngine
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CHUNK = 8  # images per engine.batch call: same-size images share detection runs
@@ -42,8 +46,8 @@ def iter_images(paths: list[Path]) -> Iterator[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.evaluation.engines import resolve_engine
     from dva_ocr.media.images import read_image
+    from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
     s = get_settings()
@@ -51,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
-    engine = resolve_engine(
-        args.model or s.ocr_model,
+    engine = load_engine(
+        args.model,
         device=s.ocr_device,
         threads=args.threads if args.threads is not None else s.ocr_threads,
         use_angle_cls=args.angle_cls,
@@ -83,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _run_rec_only(args: argparse.Namespace, engine, images: list[Path]) -> int:
-    from dva_ocr.evaluation.engines import read_lines
+def _run_rec_only(args: argparse.Namespace, engine: OcrEngine, images: list[Path]) -> int:
+    from dva_ocr.evaluation.lines import read_lines
     from dva_ocr.media.images import read_image
 
     failures = 0

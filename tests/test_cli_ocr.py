@@ -48,3 +48,30 @@ def test_ocr_reports_unreadable_files_and_goes_on(tmp_path):
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert lines[0]["regions"] == [] and "error" in lines[0]
     assert [r["text"] for r in lines[1]["regions"]] == ["Harbour lights"]
+
+
+def test_rec_only_reads_each_image_as_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")  # the bundled model needs none
+    lines = ["Invoice number 48213", "Platform 4", "coffee", "Thank you for watching", "EXIT"]
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for n, text in enumerate(lines):
+        image, truth = render_lines([text], size=(700, 120), seed=20 + n, background_kind="solid")
+        (_, (x, y, w, h)), pad = truth[0], 5
+        Image.fromarray(image[y - pad : y + h + pad, x - pad : x + w + pad]).save(folder / f"line_{n}.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    proc = run_cli("ocr", "--rec-only", "--model", "ppocrv4", str(broken), str(folder), "--json")
+    assert proc.returncode == 1  # the broken file; the rest are read
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert out[0]["image"] == str(broken) and out[0]["text"] == "" and "error" in out[0]
+    out = out[1:]
+    assert [o["image"].rsplit("/", 1)[-1] for o in out] == [f"line_{n}.png" for n in range(5)]
+    for o in out:
+        assert set(o) == {"image", "text", "confidence", "elapsed_ms"} and o["elapsed_ms"] > 0
+        assert 0.5 <= o["confidence"] <= 1
+    assert [o["text"] for o in out] == lines
+    # plain output: path, confidence, text
+    proc = run_cli("ocr", "--rec-only", str(folder / "line_1.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("Platform 4")

@@ -5,7 +5,7 @@ Importing this package loads no model.
 """
 
 from dva_ocr.evaluation.datasets import Dataset, DatasetError, load_dataset
-from dva_ocr.evaluation.engines import read_lines, resolve_engine
+from dva_ocr.evaluation.lines import read_lines
 from dva_ocr.evaluation.runner import evaluate
 
-__all__ = ["Dataset", "DatasetError", "evaluate", "load_dataset", "read_lines", "resolve_engine"]
+__all__ = ["Dataset", "DatasetError", "evaluate", "load_dataset", "read_lines"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from dva_ocr.errors import MediaError
 from dva_ocr.evaluation.datasets import DONT_CARE, Dataset, ImageSample
-from dva_ocr.evaluation.engines import read_lines
+from dva_ocr.evaluation.lines import read_lines
 from dva_ocr.evaluation.metrics import (
     collapse_spaces,
     match_detections,

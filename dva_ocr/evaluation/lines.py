@@ -1,33 +1,15 @@
-"""Which engine a model name means, and reading whole images as single text lines (no detection)."""
+"""Reading whole images as single text lines: the recogniser alone, no detection (for crops)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dva_ocr.errors import NotFound
-
 if TYPE_CHECKING:
     from dva_ocr.ocr import OcrEngine
-
-
-def resolve_engine(name: str, **engine_kwargs: Any) -> OcrEngine:
-    """The engine of model ``name`` (``dva_ocr.model_registry.load_engine``)."""
-    from dva_ocr import model_registry
-
-    load_engine = getattr(model_registry, "load_engine", None)
-    if load_engine is not None:
-        return load_engine(name, **engine_kwargs)
-    # until the registry can build engines, only the bundled model can be named
-    from dva_ocr.ocr import OcrEngine
-    from dva_ocr.ocr.models import MODEL_NAME
-
-    if name != MODEL_NAME:
-        raise NotFound(f"unknown model {name!r}; the bundled one is {MODEL_NAME!r}")
-    return OcrEngine(**engine_kwargs)
 
 
 @dataclass(frozen=True)
