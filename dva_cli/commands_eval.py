@@ -122,7 +122,7 @@ def format_report(r: dict[str, Any]) -> str:
             f"  {'':<18} {'precision':>9} {'recall':>7} {'F1':>7}",
             f"  {'detection (IoU.5)':<18} {det['precision']:>9.4f} {det['recall']:>7.4f} {det['f1']:>7.4f}  "
             f"{det['matched']} matched, {det['gt']} gt, {det['predicted']} predicted "
-            f"({det['dont_care']} don't-care gt, {det['ignored']} predictions ignored)",
+            f"({det['dont_care']} don't-care gt, {det['ignored']} ignored predictions)",
             f"  {'end-to-end words':<18} {e2e['precision']:>9.4f} {e2e['recall']:>7.4f} {e2e['f1']:>7.4f}  "
             f"{e2e['matched_words']} matched, {e2e['gt_words']} gt words, {e2e['predicted_words']} predicted",
         ]

@@ -328,6 +328,16 @@ def test_gt_files_are_found_beside_images_or_in_a_gt_folder(tmp_path):
     assert len(load_dataset(tmp_path, limit=2)) == 2
 
 
+def test_icdar2015_download_layout(tmp_path):
+    (tmp_path / "ch4_test_images").mkdir()
+    (tmp_path / "Challenge4_Test_Task1_GT").mkdir()
+    Image.new("RGB", (40, 20)).save(tmp_path / "ch4_test_images" / "img_1.jpg")
+    gt = "\ufeff377,117,463,117,465,130,378,130,Genaxis Theatre\r\n374,155,409,155,409,170,374,170,###\r\n"
+    (tmp_path / "Challenge4_Test_Task1_GT" / "gt_img_1.txt").write_text(gt, encoding="utf-8")
+    (sample,) = load_dataset(tmp_path).samples
+    assert [(r.text, r.dont_care) for r in sample.regions] == [("Genaxis Theatre", False), ("###", True)]
+
+
 def test_box_layout_is_detected_and_bad_lines_are_named(tmp_path):
     Image.new("RGB", (40, 20)).save(tmp_path / "a.png")
     (tmp_path / "gt_a.txt").write_text('1 2 30 12 "Hi there"\n3, 4, 5, 6, "x"\n')

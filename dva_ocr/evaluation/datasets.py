@@ -215,15 +215,30 @@ def find_crop_labels(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*.txt") if p.is_file() and _is_crop_labels(p))
 
 
-def find_gt_file(image: Path, root: Path) -> Path | None:
+def find_gt_file(image: Path, root: Path, index: dict[str, list[Path]] | None = None) -> Path | None:
     """The ground-truth file of ``image``: ``gt_<stem>.txt`` or ``<stem>.txt``, beside the image, in a
-    ``gt/`` folder beside it or under the dataset root."""
+    ``gt/`` folder beside it or under the dataset root; else the only file of that name anywhere under
+    the root (``index``: name -> paths of the root's .txt files), as in ICDAR 2015's own download, where
+    ``ch4_test_images/`` and ``Challenge4_Test_Task1_GT/`` are sibling folders."""
+    names = (f"gt_{image.stem}.txt", f"{image.stem}.txt")
     folders = [image.parent, *(image.parent / g for g in GT_FOLDERS), *(root / g for g in GT_FOLDERS), root]
     for folder in dict.fromkeys(folders):
-        for name in (f"gt_{image.stem}.txt", f"{image.stem}.txt"):
+        for name in names:
             if (folder / name).is_file():
                 return folder / name
+    if index is None:
+        index = _txt_index(root)
+    for name in names:
+        if len(index.get(name, ())) == 1:
+            return index[name][0]
     return None
+
+
+def _txt_index(root: Path) -> dict[str, list[Path]]:
+    index: dict[str, list[Path]] = {}
+    for path in root.rglob("*.txt"):
+        index.setdefault(path.name, []).append(path)
+    return index
 
 
 def find_images(root: Path) -> list[Path]:
@@ -234,8 +249,9 @@ def find_images(root: Path) -> list[Path]:
 
 def _gt_pairs(root: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
     pairs, missing = [], []
+    index = _txt_index(root)
     for image in find_images(root):
-        gt = find_gt_file(image, root)
+        gt = find_gt_file(image, root, index)
         if gt is None:
             missing.append(image)
         else:
