@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
+    if args.rec_only and args.draw:
+        print("error: --draw draws detected boxes; --rec-only detects none", file=sys.stderr)
+        return 2
     s = get_settings()
     images = list(iter_images(args.paths))
     if not images:

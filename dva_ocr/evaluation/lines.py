@@ -28,6 +28,8 @@ def read_lines(engine: OcrEngine, rgb_images: Sequence[np.ndarray]) -> list[Line
 
     readable = [i for i, im in enumerate(rgb_images) if im.ndim == 3 and im.shape[0] > 0 and im.shape[1] > 0]
     bgr = [np.ascontiguousarray(rgb_images[i][:, :, 2::-1]) for i in readable]
+    if engine.classifier is not None and bgr:  # use_angle_cls: upside-down crops are turned first
+        bgr = engine.classifier.rotate(bgr)
     recs = engine.recognizer.recognise(bgr) if bgr else []
     out = [LineReading("", "", 0.0)] * len(rgb_images)
     for i, rec in zip(readable, recs, strict=True):
