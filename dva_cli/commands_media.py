@@ -20,6 +20,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="register media files (or folders of them) and queue them")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--fps", type=float, default=None, help="frames sampled per second (default: SAMPLE_FPS)")
+    p.add_argument(
+        "--sampling",
+        choices=("fixed", "keyframes", "scene"),
+        default="fixed",
+        help="fixed: --fps frames a second; keyframes: the stream's I-frames; scene: frames where the "
+        "picture cuts (ffmpeg scene score); the last two take a frame at least every --max-gap seconds",
+    )
+    p.add_argument("--scene-threshold", type=float, default=0.3, help="scene score (0-1) that is a cut")
+    p.add_argument(
+        "--max-gap", type=float, default=2.0, help="keyframes/scene: seconds between frames, at most"
+    )
+    p.add_argument(
+        "--min-conf", type=float, default=0.0, help="drop regions read with lower confidence (0-1)"
+    )
+    p.add_argument("--min-height", type=int, default=0, help="drop text lines lower than this many pixels")
+    p.add_argument(
+        "--roi",
+        action="append",
+        default=[],
+        metavar="X0,Y0,X1,Y1",
+        help="only keep text inside this area, relative coordinates 0-1 (repeatable)",
+    )
+    p.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="X0,Y0,X1,Y1",
+        help="drop text inside this area, e.g. a watermark, relative coordinates 0-1 (repeatable)",
+    )
     p.add_argument("--model", default=None, help="model version name (default: OCR_MODEL)")
     p.add_argument("--wait", action="store_true", help="block until every item is done, showing progress")
     p.add_argument("--json", action="store_true", help="one JSON object per media item and line")
@@ -30,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
     p.add_argument("--video", type=int, default=None, help="only this media id")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument(
+        "--frames", action="store_true", help="one hit per frame region instead of one per text track"
+    )
     p.set_defaults(func=search)
 
 
@@ -44,16 +76,31 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def ingest(args: argparse.Namespace) -> int:
-    from dva_ocr.pipeline import register_media
+    from dva_ocr.filters import RegionFilter, parse_rect
+    from dva_ocr.pipeline import IngestOptions, register_media
     from workers.tasks import enqueue_extract
 
     if args.fps is not None and not 0 < args.fps <= 60:
         print("error: --fps must be above 0 and at most 60", file=sys.stderr)
         return 2
+    options = IngestOptions(
+        sampling=args.sampling,
+        fps=args.fps,
+        scene_threshold=args.scene_threshold,
+        max_gap_s=args.max_gap,
+        filters=RegionFilter(
+            min_confidence=args.min_conf,
+            min_height=args.min_height,
+            roi=tuple(parse_rect(r) for r in args.roi),
+            ignore=tuple(parse_rect(r) for r in args.ignore),
+        ),
+        model=args.model,
+    )
+    options.sampler()  # bad values are reported before anything is stored
     items: list[tuple[Path, int]] = []
     for path in _expand(args.paths):
         with session_scope() as s:
-            reg = register_media(s, path, sample_fps=args.fps, model=args.model)
+            reg = register_media(s, path, options)
         if reg.created:
             enqueue_extract(reg.video_id)
         elif not args.json:
@@ -76,6 +123,8 @@ def ingest(args: argparse.Namespace) -> int:
                             "status": v.status,
                             "frames": v.frames_extracted,
                             "regions": v.regions_count,
+                            "tracks": v.tracks_count,
+                            "skipped": v.frames_skipped,
                             "error": v.error,
                         }
                     )
@@ -92,8 +141,9 @@ def _summary(path: Path, v: Video) -> str:
         return f"media {v.id} {path}: {v.status} (queued; run with --wait to follow it)"
     took = (v.finished_at - v.started_at).total_seconds() if v.finished_at and v.started_at else float("nan")
     return (
-        f"media {v.id} {path}: done: {v.frames_extracted} frames sampled, {v.frames_ocr} frames OCR'd, "
-        f"{v.regions_count} regions found, {took:.1f} s"
+        f"media {v.id} {path}: done: {v.frames_extracted} frames sampled, {v.frames_skipped} unchanged "
+        f"(skipped), {v.frames_partial} read in changed bands only, {v.regions_count} regions, "
+        f"{v.tracks_count} text tracks, {took:.1f} s"
     )
 
 
@@ -105,11 +155,11 @@ def _wait(video_ids: list[int], *, quiet: bool, poll: float = 0.5) -> None:
             rows = s.execute(select(Video).where(Video.id.in_(video_ids))).scalars().all()
         done = sum(v.status in TERMINAL for v in rows)
         extracted = sum(v.frames_extracted for v in rows)
-        ocrd = sum(v.frames_ocr for v in rows)
+        ocrd = sum(v.frames_ocr + v.frames_skipped for v in rows)
         total = sum(v.frames_total or 0 for v in rows)
         line = (
             f"{done}/{len(rows)} media finished | frames extracted {extracted}/{total or '?'} "
-            f"| frames OCR'd {ocrd}/{total or '?'}"
+            f"| frames read or skipped {ocrd}/{total or '?'}"
         )
         now = time.monotonic()
         if not quiet and line != last_line and (tty or now - last_print > 2 or done == len(rows)):
@@ -131,7 +181,8 @@ def search(args: argparse.Namespace) -> int:
     from dva_ocr.search import search as run_search
 
     with session_scope() as s:
-        hits = run_search(s, args.query, video_id=args.video, limit=args.limit)
+        level = "regions" if args.frames else "tracks"
+        hits = run_search(s, args.query, video_id=args.video, limit=args.limit, level=level)
     if args.json:
         for h in hits:
             print(json.dumps(h.to_json(), ensure_ascii=False))
@@ -143,8 +194,9 @@ def search(args: argparse.Namespace) -> int:
         print("no exact word matches; closest text (typo-tolerant):", file=sys.stderr)
     for h in hits:
         x, y, w, hh = h.box
+        span = f"{h.time:7.2f}s" + (f"-{h.end:.2f}s" if h.end is not None else "")
         print(
-            f"[{h.match}] media {h.media_id} {h.media_name} @ {h.time:7.2f}s  score {h.score:.3f}  "
+            f"[{h.match}] media {h.media_id} {h.media_name} @ {span}  score {h.score:.3f}  "
             f"box [{x},{y} {w}x{hh}]  {h.text}"
         )
     return 0

@@ -12,11 +12,11 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import Frame, Region, Video, VideoStatus
+from dva_ocr.db.models import Frame, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media import storage
 from dva_ocr.media.probe import probe
-from dva_ocr.pipeline import Registered, register_media, reset_video
+from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_video
 from dva_ocr.settings import get_settings
 
 
@@ -38,15 +38,20 @@ def media_json(v: Video) -> dict[str, Any]:
         "height": v.height,
         "size_bytes": v.size_bytes,
         "sample_fps": v.sample_fps,
+        "sampling": {"policy": v.sampling, "scene_threshold": v.scene_threshold, "max_gap_s": v.max_gap_s},
+        "filters": v.filters,
         "progress": {
             "frames_total": v.frames_total,
             "frames_extracted": v.frames_extracted,
             "frames_ocr": v.frames_ocr,
-            "fraction": round(min(1.0, v.frames_ocr / total), 4)
+            "frames_skipped": v.frames_skipped,
+            "frames_partial": v.frames_partial,
+            "fraction": round(min(1.0, (v.frames_ocr + v.frames_skipped) / total), 4)
             if total
             else (1.0 if v.status == "done" else 0.0),
         },
         "regions": v.regions_count,
+        "tracks": v.tracks_count,
         "created_at": v.created_at.isoformat() if v.created_at else None,
         "finished_at": v.finished_at.isoformat() if v.finished_at else None,
     }
@@ -106,6 +111,63 @@ def regions_of(session: Session, video_id: int, *, limit: int = 5000) -> list[di
     ]
 
 
+def tracks_of(session: Session, video_id: int, *, model_version_id: int | None = None) -> list[TextTrack]:
+    """A media item's text tracks (of its active model version unless one is named), by start."""
+    v = get_video(session, video_id)
+    mv_id = model_version_id or v.model_version_id
+    return list(
+        session.scalars(
+            select(TextTrack)
+            .where(TextTrack.video_id == video_id, TextTrack.model_version_id == mv_id)
+            .order_by(TextTrack.start_s, TextTrack.y, TextTrack.x)
+        )
+    )
+
+
+def track_json(t: TextTrack) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "text": t.text,
+        "start": t.start_s,
+        "end": t.end_s,
+        "confidence": round(t.confidence, 4),
+        "agreement": round(t.agreement, 4),
+        "readings": t.readings,
+        "box": [t.x, t.y, t.w, t.h],
+        "boxes": t.boxes,
+    }
+
+
+def export_media(session: Session, video_id: int, fmt: str) -> tuple[str, str, str]:
+    """(body, content type, file name) of a media item's tracks in an export format."""
+    from dva_ocr import exports
+
+    if fmt not in exports.FORMATS:
+        raise DvaOcrError(f"unknown export format {fmt!r}: use one of {', '.join(exports.FORMATS)}")
+    v = get_video(session, video_id)
+    media = exports.ExportMedia(
+        id=v.id,
+        name=v.source_name,
+        media_type=v.media_type or "video",
+        duration=v.duration,
+        width=v.width,
+        height=v.height,
+        model=v.model_version.name,
+    )
+    tracks = [
+        exports.ExportTrack(
+            id=t.id,
+            text=t.text,
+            start=t.start_s,
+            end=t.end_s,
+            confidence=t.confidence,
+            boxes=tuple(exports.TrackBox(b["t"], b["frame"], tuple(b["box"])) for b in t.boxes),
+        )
+        for t in tracks_of(session, video_id)
+    ]
+    return exports.render(fmt, media, tracks), exports.FORMATS[fmt][0], exports.export_filename(fmt, media)
+
+
 def frame_path(session: Session, video_id: int, index: int) -> Path:
     f = session.scalar(select(Frame).where(Frame.video_id == video_id, Frame.index == index))
     if f is None:
@@ -129,7 +191,7 @@ class Upload:
 
 
 def save_upload(
-    session: Session, stream: BinaryIO, filename: str, *, max_bytes: int, sample_fps: float | None = None
+    session: Session, stream: BinaryIO, filename: str, *, max_bytes: int, options: IngestOptions | None = None
 ) -> Upload:
     """Copy an uploaded file to disk in chunks (never whole in memory), check it is media, register it."""
     root = get_settings().media_root
@@ -154,7 +216,7 @@ def save_upload(
         final = named_dir / name
         shutil.move(tmp, final)
         try:
-            reg = register_media(session, final, sample_fps=sample_fps)
+            reg = register_media(session, final, options)
         finally:
             shutil.rmtree(named_dir, ignore_errors=True)
         return Upload(reg, name)

@@ -1,9 +1,10 @@
-"""Search over region text: full-text first (websearch syntax), trigram fallback for typos and parts.
+"""Search over text tracks (default) or frame regions: full text first, trigram fallback for typos.
 
 Full text: ``websearch_to_tsquery`` (words, "phrases", OR, -exclusion), English stemming, ranked with
 ``ts_rank_cd``. When that finds nothing, the query's words are matched by ``pg_trgm`` word similarity
 and substring (``ILIKE``), both served by the trigram GIN index; those hits say ``match="fuzzy"``.
-Only each media item's current model version is searched.
+Only each media item's current model version is searched. A track hit is one piece of text for
+as long as it stayed on screen (``time`` to ``end``); region hits are single frames.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Hit:
     box: tuple[int, int, int, int]
     score: float
     match: str  # "fulltext" | "fuzzy"
-    region_id: int = 0
+    region_id: int = 0  # set for region hits
+    track_id: int = 0  # set for track hits
     confidence: float = 0.0
     frame_index: int = 0
     frame_size: tuple[int, int] = (0, 0)  # width, height of the sampled frame
@@ -40,38 +42,62 @@ class Hit:
         return {k: d[k] for k in ("media_id", "time", "end", "text", "box", "score", "match")}
 
 
-# Optional filters shared by both queries; a NULL parameter switches its filter off.
-_FILTERS = (
-    "(CAST(:video AS integer) IS NULL OR r.video_id = :video)"
-    " AND (CAST(:min_conf AS float) IS NULL OR r.confidence >= :min_conf)"
-    " AND (CAST(:t0 AS float) IS NULL OR f.time_s >= :t0)"
-    " AND (CAST(:t1 AS float) IS NULL OR f.time_s <= :t1)"
-)
+# What each level searches: its rows, the columns a Hit needs, and its time span.
+_LEVELS = {
+    "tracks": {
+        "cols": "t.video_id, v.source_name, t.best_frame_id AS frame_id, t.start_s AS time_s, t.end_s,"
+        " t.text, t.x, t.y, t.w, t.h, 0 AS region_id, t.id AS track_id, t.confidence,"
+        " f.index AS frame_index, f.width, f.height",
+        "from": "text_tracks t JOIN videos v ON v.id = t.video_id AND v.model_version_id = t.model_version_id"
+        " JOIN frames f ON f.id = t.best_frame_id",
+        # on screen from start until end (the next sample), exclusive; an image's track has end = start
+        "t0": "(t.end_s > :t0 OR t.start_s >= :t0)", "t1": "t.start_s <= :t1",
+    },
+    "regions": {
+        "cols": "t.video_id, v.source_name, t.frame_id, f.time_s, NULL::float AS end_s,"
+        " t.text, t.x, t.y, t.w, t.h, t.id AS region_id, 0 AS track_id, t.confidence,"
+        " f.index AS frame_index, f.width, f.height",
+        "from": "regions t JOIN videos v ON v.id = t.video_id AND v.model_version_id = t.model_version_id"
+        " JOIN frames f ON f.id = t.frame_id",
+        "t0": "f.time_s >= :t0", "t1": "f.time_s <= :t1",
+    },
+}  # fmt: skip
+LEVELS = tuple(_LEVELS)
 
-_FULLTEXT = f"""
-SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
-       r.id AS region_id, r.confidence, f.index AS frame_index, f.width, f.height,
-       ts_rank_cd(r.tsv, q.query) * r.confidence AS score
-FROM regions r
-JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
-JOIN frames f ON f.id = r.frame_id,
-     websearch_to_tsquery('{TS_CONFIG}', :q) AS q(query)
-WHERE r.tsv @@ q.query AND {_FILTERS}
-ORDER BY score DESC, r.video_id, f.time_s
+
+def _filters(level: str) -> str:
+    """Optional filters shared by both queries; a NULL parameter switches its filter off. A track
+    matches a time range when it overlaps it."""
+    spec = _LEVELS[level]
+    return (
+        "(CAST(:video AS integer) IS NULL OR t.video_id = :video)"
+        " AND (CAST(:min_conf AS float) IS NULL OR t.confidence >= :min_conf)"
+        f" AND (CAST(:t0 AS float) IS NULL OR {spec['t0']})"
+        f" AND (CAST(:t1 AS float) IS NULL OR {spec['t1']})"
+    )
+
+
+def _fulltext(level: str) -> str:
+    spec = _LEVELS[level]
+    return f"""
+SELECT {spec["cols"]}, ts_rank_cd(t.tsv, q.query) * t.confidence AS score
+FROM {spec["from"]}, websearch_to_tsquery('{TS_CONFIG}', :q) AS q(query)
+WHERE t.tsv @@ q.query AND {_filters(level)}
+ORDER BY score DESC, t.video_id, time_s
 LIMIT :limit OFFSET :offset
 """
 
-_FUZZY = f"""
-SELECT r.video_id, v.source_name, r.frame_id, f.time_s, r.text, r.x, r.y, r.w, r.h,
-       r.id AS region_id, r.confidence, f.index AS frame_index, f.width, f.height,
-       GREATEST(word_similarity(:q, r.text), CASE WHEN r.text ILIKE :pattern THEN 1.0 ELSE 0 END)
-         * r.confidence AS score
-FROM regions r
-JOIN videos v ON v.id = r.video_id AND v.model_version_id = r.model_version_id
-JOIN frames f ON f.id = r.frame_id
-WHERE (:q <% r.text OR r.text ILIKE :pattern) AND {_FILTERS}
-  AND NOT r.text ILIKE ANY(CAST(:excluded AS text[]))
-ORDER BY score DESC, r.video_id, f.time_s
+
+def _fuzzy(level: str) -> str:
+    spec = _LEVELS[level]
+    return f"""
+SELECT {spec["cols"]},
+       GREATEST(word_similarity(:q, t.text), CASE WHEN t.text ILIKE :pattern THEN 1.0 ELSE 0 END)
+         * t.confidence AS score
+FROM {spec["from"]}
+WHERE (:q <% t.text OR t.text ILIKE :pattern) AND {_filters(level)}
+  AND NOT t.text ILIKE ANY(CAST(:excluded AS text[]))
+ORDER BY score DESC, t.video_id, time_s
 LIMIT :limit OFFSET :offset
 """
 
@@ -99,8 +125,14 @@ def search(
     time_from: float | None = None,
     time_to: float | None = None,
     fuzzy: bool = True,
+    level: str = "tracks",
 ) -> list[Hit]:
-    """Hits for ``query`` (websearch syntax), best first; filters are optional."""
+    """Hits for ``query`` (websearch syntax), best first; filters are optional.
+
+    level ``tracks`` (default): one hit per text track, with its start and end; ``regions``: one hit
+    per frame region (frames that repeated an earlier one hold no regions of their own)."""
+    if level not in _LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     query = query.strip()
     if not query:
         return []
@@ -113,7 +145,7 @@ def search(
         "t0": time_from,
         "t1": time_to,
     }
-    rows = session.execute(text(_FULLTEXT), params).all()
+    rows = session.execute(text(_fulltext(level)), params).all()
     match = "fulltext"
     if not rows and fuzzy:
         terms, excluded = split_terms(query)
@@ -124,7 +156,7 @@ def search(
                 "pattern": f"%{_like_escape(terms)}%",
                 "excluded": [f"%{_like_escape(w)}%" for w in excluded],
             }
-            rows = session.execute(text(_FUZZY), params).all()
+            rows = session.execute(text(_fuzzy(level)), params).all()
             match = "fuzzy"
     return [_hit(row._mapping, match) for row in rows]
 
@@ -135,12 +167,13 @@ def _hit(r: Any, match: str) -> Hit:
         media_name=r["source_name"],
         frame_id=r["frame_id"],
         time=float(r["time_s"]),
-        end=None,
+        end=None if r["end_s"] is None else float(r["end_s"]),
         text=r["text"],
         box=(r["x"], r["y"], r["w"], r["h"]),
         score=round(float(r["score"]), 4),
         match=match,
         region_id=r["region_id"],
+        track_id=r["track_id"],
         confidence=round(float(r["confidence"]), 4),
         frame_index=r["frame_index"],
         frame_size=(r["width"], r["height"]),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from dva_ocr.db.models import Frame, Video, VideoStatus
 from dva_ocr.model_registry import get_or_create_model_version
-from dva_ocr.pipeline import save_frame_regions
+from dva_ocr.pipeline import build_video_tracks, save_frame_regions
 
 
 @dataclass(frozen=True)
@@ -50,4 +50,6 @@ def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
     s.add(f)
     s.flush()
     save_frame_regions(s, f, video.model_version_id, [FakeRegion(t, raw_text=t) for t in texts], 1.0)
+    # what finalizing does: the text tracks (searched by default) follow the regions
+    video.tracks_count = build_video_tracks(s, video, video.model_version_id)
     return f

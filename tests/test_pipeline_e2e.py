@@ -7,6 +7,10 @@ import json
 import pytest
 from mediagen import Caption, make_audio_only, make_corrupt, make_empty, make_video
 from runcli import run_cli
+from sqlalchemy import select
+
+from dva_ocr.db.models import Video
+from dva_ocr.db.session import session_scope
 
 pytestmark = pytest.mark.slow
 
@@ -30,23 +34,34 @@ def test_ingest_then_search_finds_each_phrase_at_its_second(workers, db, tmp_pat
     video = make_video(tmp_path / "meeting.mp4", CAPTIONS, duration=60)
     proc = run_cli("ingest", str(video), "--wait")
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "60 frames sampled, 60 frames OCR'd" in proc.stdout, proc.stdout
-    assert "frames OCR'd 60/60" in proc.stderr  # progress was shown
+    assert "done: 60 frames sampled" in proc.stdout, proc.stdout
+    assert "frames read or skipped 60/60" in proc.stderr  # progress was shown
+    with session_scope() as s:
+        v = s.scalars(select(Video)).one()
+        # the background is static: only frames where a caption came or went are read
+        assert v.frames_skipped >= 40 and v.frames_ocr + v.frames_skipped == 60, (
+            v.frames_skipped,
+            v.frames_ocr,
+        )
+        assert v.tracks_count == len(CAPTIONS)
 
     for cap in CAPTIONS:
         proc = run_cli("search", f'"{cap.text}"', "--json")
         assert proc.returncode == 0, proc.stderr
         hits = _json_lines(proc.stdout)
-        assert hits, f"no hit for {cap.text!r}"
-        assert all(h["match"] == "fulltext" for h in hits)
-        times = sorted(h["time"] for h in hits)
-        # sampled at 1 fps: first and last sighting within one sample interval of the truth
-        assert cap.start - 1 <= times[0] <= cap.start + 1, (cap, times)
-        assert cap.end - 1 <= times[-1] <= cap.end + 1, (cap, times)
-        assert all(cap.start - 1 <= t <= cap.end + 1 for t in times), (cap, times)
-        for h in hits:
-            x, y, w, hh = h["box"]
-            assert abs(y + hh / 2 - (cap.y + cap.size / 2)) < cap.size * 1.5, (cap, h)
+        assert len(hits) == 1, (cap, hits)  # one hit per track, not one per frame
+        (hit,) = hits
+        assert hit["match"] == "fulltext" and hit["text"] == cap.text
+        # sampled at 1 fps, shown while start <= t <= end: the track runs from the first sample at or
+        # after start to the sample after the last one showing it, so within one interval of the truth
+        assert cap.start <= hit["time"] <= cap.start + 1, (cap, hit)
+        assert cap.end <= hit["end"] <= cap.end + 1, (cap, hit)
+        x, y, w, hh = hit["box"]
+        assert abs(y + hh / 2 - (cap.y + cap.size / 2)) < cap.size * 1.5, (cap, hit)
+        # frame level: regions from the frames where the caption was read, all inside its span
+        frames = _json_lines(run_cli("search", f'"{cap.text}"', "--json", "--frames").stdout)
+        assert frames and all(cap.start - 1 <= h["time"] <= cap.end + 1 for h in frames), (cap, frames)
+        assert all(h["end"] is None for h in frames)
 
     # the human-readable form prints the same hits
     proc = run_cli("search", "broadband")
@@ -87,6 +102,6 @@ def test_broken_files_fail_clearly_and_the_next_video_still_completes(workers, d
     assert items["song.m4a"]["status"] == "failed"
     assert items["song.m4a"]["error"].startswith("not a video: ffprobe found no video stream")
     assert items["good.mp4"]["status"] == "done", items["good.mp4"]
-    assert items["good.mp4"]["regions"] == 4  # shown at t = 1, 2, 3, 4
+    assert items["good.mp4"]["tracks"] == 1  # shown at t = 1, 2, 3, 4: one track
     hits = _json_lines(run_cli("search", "harbour festival", "--json").stdout)
-    assert hits and {round(h["time"]) for h in hits} <= {0, 1, 2, 3, 4, 5}
+    assert [(h["time"], h["end"]) for h in hits] == [(1.0, 5.0)]

@@ -6,7 +6,7 @@ import pytest
 from mediagen import Caption, make_video
 from sqlalchemy import func, select
 
-from dva_ocr.db.models import Frame, FrameOcr, Region, Video
+from dva_ocr.db.models import Frame, FrameOcr, Region, TextTrack, Video
 from dva_ocr.db.session import session_scope
 from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
 
@@ -27,7 +27,8 @@ def _count(model, **where) -> int:
 
 
 def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
-    video = make_video(tmp_path / "v.mp4", [Caption("Harbour lights festival", 0, 3)], duration=4)
+    # one caption on screen for the whole clip: frame 0 is read, frames 1-3 repeat it unchanged
+    video = make_video(tmp_path / "v.mp4", [Caption("Harbour lights festival", 0, 4)], duration=4)
     with session_scope() as s:
         vid = register_media(s, video).video_id
     batches: list[list[int]] = []
@@ -43,24 +44,30 @@ def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
     extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append)
     assert _count(Frame, video_id=vid) == 4
     frame_ids = sorted({i for b in batches for i in b})
-    assert len(frame_ids) == 4
+    assert len(frame_ids) == 1  # only the first frame needs reading
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert (v.frames_skipped, v.frames_partial) == (3, 0)  # counted once despite the re-run
 
     n1 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
     first = _count(Region, video_id=vid)
-    assert n1 == first == 4  # one line per frame
+    assert n1 == first == 1
     n2 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
-    assert n2 == 4 and _count(Region, video_id=vid) == first
+    assert n2 == 1 and _count(Region, video_id=vid) == first
     with session_scope() as s:
         v = s.get(Video, vid)
-        assert v.frames_ocr == 4  # the re-run did not count frames again
+        assert v.frames_ocr == 1  # the re-run did not count frames again
         assert v.status == "finalizing"
-    assert _count(FrameOcr) == 4
+    assert _count(FrameOcr) == 1
     assert finals == [vid]  # exactly one roll-up queued
     finalize_video(vid)
     finalize_video(vid)
     with session_scope() as s:
         v = s.get(Video, vid)
-        assert (v.status, v.regions_count) == ("done", 4)
+        assert (v.status, v.regions_count, v.tracks_count) == ("done", 1, 1)
+        track = s.scalars(select(TextTrack).where(TextTrack.video_id == vid)).one()
+        assert (track.text, track.start_s, track.end_s) == ("Harbour lights festival", 0.0, 4.0)
+        assert [b["frame"] for b in track.boxes] == [0, 1, 2, 3]  # seen in every frame
 
 
 def test_registering_the_same_content_twice_is_one_media_item(db, tmp_path):

@@ -108,7 +108,14 @@ def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
     listed = client.get("/api/media").json()["items"]
     assert [m["id"] for m in listed] == [media_id]
     one = client.get(f"/api/media/{media_id}").json()
-    assert one["progress"] == {"frames_total": None, "frames_extracted": 0, "frames_ocr": 0, "fraction": 0.0}
+    assert one["progress"] == {
+        "frames_total": None,
+        "frames_extracted": 0,
+        "frames_ocr": 0,
+        "frames_skipped": 0,
+        "frames_partial": 0,
+        "fraction": 0.0,
+    }
 
     # the original is served with range support, so players can seek
     full = client.get(f"/files/media/{media_id}/original")
@@ -163,7 +170,9 @@ def test_regions_frames_and_search(client):
     assert [(h["media_id"], h["time"], h["match"]) for h in hits] == [(vid, 3.0, "fulltext")]
     fuzzy = client.get("/api/search", params={"q": "Invoise"}).json()["hits"]
     assert fuzzy[0]["match"] == "fuzzy"
-    assert client.get("/api/search", params={"q": "harbour", "time_from": 3.5}).json()["hits"] == []
+    # a track matches a time range it overlaps: on screen from 3.0 until the next sample at 4.0
+    assert len(client.get("/api/search", params={"q": "harbour", "time_from": 3.5}).json()["hits"]) == 1
+    assert client.get("/api/search", params={"q": "harbour", "time_from": 4.5}).json()["hits"] == []
     assert client.get("/api/search", params={"q": "harbour", "min_confidence": 0.99}).json()["hits"] == []
     assert client.get("/api/search", params={"q": "harbour OR invoice", "limit": 1, "offset": 1}).json()[
         "hits"

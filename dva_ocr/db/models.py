@@ -74,6 +74,15 @@ class Video(Base):
     frames_extracted: Mapped[int] = mapped_column(Integer, default=0)
     frames_ocr: Mapped[int] = mapped_column(Integer, default=0)
     regions_count: Mapped[int] = mapped_column(Integer, default=0)
+    sampling: Mapped[str] = mapped_column(String(20), default="fixed")  # fixed | keyframes | scene
+    scene_threshold: Mapped[float] = mapped_column(Float, default=0.3)
+    max_gap_s: Mapped[float] = mapped_column(
+        Float, default=2.0
+    )  # keyframes/scene: a frame at least this often
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)  # see dva_ocr.filters
+    frames_skipped: Mapped[int] = mapped_column(Integer, default=0)  # unchanged: earlier regions reused
+    frames_partial: Mapped[int] = mapped_column(Integer, default=0)  # only the changed row bands read
+    tracks_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -92,6 +101,10 @@ class Frame(Base):
     path: Mapped[str] = mapped_column(Text)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    # Set when the frame builds on an earlier one (frame ``ref_index``): ``bands`` are the pixel row
+    # ranges [y0, y1) that changed and are read; an empty list means nothing changed (no OCR at all).
+    ref_index: Mapped[int | None] = mapped_column(Integer)
+    bands: Mapped[list[list[int]] | None] = mapped_column(JSONB(none_as_null=True))
 
 
 class FrameOcr(Base):
@@ -129,6 +142,42 @@ class Region(Base):
     text: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
+    tsv: Mapped[str] = mapped_column(
+        TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
+    )
+
+
+class TextTrack(Base):
+    """The same text followed across consecutive sampled frames; ``text`` is the confidence-weighted
+    vote over its readings. ``boxes``: [{"t", "frame", "box": [x, y, w, h]}] per frame it was seen in."""
+
+    __tablename__ = "text_tracks"
+    __table_args__ = (
+        Index("ix_text_tracks_video_model", "video_id", "model_version_id", "start_s"),
+        Index("ix_text_tracks_tsv", "tsv", postgresql_using="gin"),
+        Index(
+            "ix_text_tracks_text_trgm",
+            "text",
+            postgresql_using="gin",
+            postgresql_ops={"text": "gin_trgm_ops"},
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    text: Mapped[str] = mapped_column(Text)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    agreement: Mapped[float] = mapped_column(Float)  # share of the readings' weight that voted for text
+    readings: Mapped[int] = mapped_column(Integer)
+    best_frame_id: Mapped[int | None] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
 from dva_ocr.db.models import User
+from dva_ocr.filters import RegionFilter, parse_rect
+from dva_ocr.pipeline import IngestOptions
 from dva_ocr.search import search
 from dva_ocr.web.auth import current_user, get_db
 from dva_ocr.web.status import health
@@ -29,11 +31,30 @@ def upload_media(
     request: Request,
     file: UploadFile = File(..., description="a video or image"),
     fps: float | None = Form(None, gt=0, le=60, description="frames sampled per second"),
+    sampling: str = Form("fixed", pattern="^(fixed|keyframes|scene)$", description="sampling policy"),
+    scene_threshold: float = Form(0.3, gt=0, lt=1, description="scene policy: score that is a cut"),
+    max_gap: float = Form(2.0, gt=0, le=3600, description="keyframes/scene: seconds between frames, at most"),
+    min_confidence: float = Form(0.0, ge=0, le=1, description="drop regions read with lower confidence"),
+    min_height: int = Form(0, ge=0, description="drop text lines lower than this (pixels)"),
+    roi: list[str] = Form([], description="keep only text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
+    ignore: list[str] = Form([], description="drop text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     db: Session = Depends(get_db),
 ) -> dict:
     settings = request.app.state.settings
+    options = IngestOptions(
+        sampling=sampling,
+        fps=fps,
+        scene_threshold=scene_threshold,
+        max_gap_s=max_gap,
+        filters=RegionFilter(
+            min_confidence=min_confidence,
+            min_height=min_height,
+            roi=tuple(parse_rect(r) for r in roi if r.strip()),
+            ignore=tuple(parse_rect(r) for r in ignore if r.strip()),
+        ),
+    )
     up = media_admin.save_upload(
-        db, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, sample_fps=fps
+        db, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, options=options
     )
     db.commit()
     if up.registered.created:
@@ -76,6 +97,27 @@ def media_regions(
     return {"media_id": media_id, "regions": media_admin.regions_of(db, media_id, limit=limit)}
 
 
+@protected.get("/media/{media_id}/tracks")
+def media_tracks(media_id: int, db: Session = Depends(get_db)) -> dict:
+    """Text tracks of the media item's active model version: text, start/end, per-frame boxes."""
+    return {
+        "media_id": media_id,
+        "tracks": [media_admin.track_json(t) for t in media_admin.tracks_of(db, media_id)],
+    }
+
+
+@protected.get("/media/{media_id}/export")
+def export_media(
+    media_id: int,
+    format: str = Query("json", pattern="^(json|csv|srt|vtt)$"),
+    download: bool = Query(False, description="send as an attachment"),
+    db: Session = Depends(get_db),
+) -> Response:
+    body, content_type, filename = media_admin.export_media(db, media_id, format)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
+    return Response(body.encode("utf-8"), media_type=content_type, headers=headers)
+
+
 @protected.get("/search")
 def api_search(
     q: str = Query(..., max_length=500, description='words, "phrases", OR, -excluded'),
@@ -85,6 +127,7 @@ def api_search(
     time_to: float | None = Query(None, ge=0),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
+    level: str = Query("tracks", pattern="^(tracks|regions)$", description="one hit per track or per frame"),
     db: Session = Depends(get_db),
 ) -> dict:
     hits = search(
@@ -96,6 +139,7 @@ def api_search(
         min_confidence=min_confidence,
         time_from=time_from,
         time_to=time_to,
+        level=level,
     )
     return {
         "query": q,
@@ -108,6 +152,7 @@ def api_search(
                 "frame_id": h.frame_id,
                 "frame_index": h.frame_index,
                 "region_id": h.region_id,
+                "track_id": h.track_id,
                 "confidence": h.confidence,
             }
             for h in hits

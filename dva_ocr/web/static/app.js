@@ -262,23 +262,32 @@ const DVA = (() => {
       else video.addEventListener("loadedmetadata", go, {once: true});
     }
 
-    function renderTexts(regions) {
+    // Tracks: each text once, with its time span; its box in every frame it was seen in.
+    function renderTexts(tracks) {
       byFrame = new Map();
-      for (const r of regions) {
-        if (!byFrame.has(r.frame_index)) byFrame.set(r.frame_index, []);
-        byFrame.get(r.frame_index).push(r);
+      for (const tr of tracks) {
+        for (const s of tr.boxes) {
+          if (!byFrame.has(s.frame)) byFrame.set(s.frame, []);
+          byFrame.get(s.frame).push({id: tr.id, text: tr.text, confidence: tr.confidence, box: s.box, time: s.t});
+        }
       }
       textsBox.replaceChildren();
-      if (!regions.length) {
+      if (!tracks.length) {
         textsBox.append(el("p", {class: "muted", text: "No text found (yet)."}));
         return;
       }
-      for (const [index, group] of byFrame) {
-        const time = group[0].time;
-        const items = group.map(r => el("li", {},
-          el("button", {type: "button", class: "text-item", "data-time": time, "data-region": r.id,
-            title: `confidence ${Math.round(r.confidence * 100)}%`,
-            onclick: () => { seek(time); showFrame(index, time, r.id); }}, r.text)));
+      const byStart = new Map(); // first frame index -> tracks that start there
+      for (const tr of tracks) {
+        const first = tr.boxes[0];
+        if (!byStart.has(first.frame)) byStart.set(first.frame, {time: first.t, tracks: []});
+        byStart.get(first.frame).tracks.push(tr);
+      }
+      for (const [index, group] of byStart) {
+        const time = group.time;
+        const items = group.tracks.map(tr => el("li", {},
+          el("button", {type: "button", class: "text-item", "data-time": time, "data-region": tr.id,
+            title: `${clock(tr.start)}–${clock(tr.end)} · confidence ${Math.round(tr.confidence * 100)}%`,
+            onclick: () => { seek(time); showFrame(index, time, tr.id); }}, tr.text)));
         textsBox.append(el("div", {class: "text-group", "data-frame": index},
           el("button", {type: "button", class: "time", text: clock(time),
             onclick: () => { seek(time); showFrame(index, time, null); }}),
@@ -301,8 +310,8 @@ const DVA = (() => {
 
     const t = root.dataset.t === "" ? null : Number(root.dataset.t);
     if (t != null) seek(t);
-    api(`/api/media/${id}/regions`).then(data => {
-      renderTexts(data.regions);
+    api(`/api/media/${id}/tracks`).then(data => {
+      renderTexts(data.tracks);
       const start = root.dataset.frame;
       if (start !== "") {
         const regions = byFrame.get(Number(start));
