@@ -92,10 +92,10 @@ def web(args: argparse.Namespace) -> int:
 
     from dva_ocr.settings import get_settings
     from dva_ocr.web import create_app
-    from workers.tasks import enqueue_extract
+    from workers.tasks import enqueue_extract, enqueue_job_items
 
     s = get_settings()
-    app = create_app(settings=s, enqueue_extract=enqueue_extract)
+    app = create_app(settings=s, enqueue_extract=enqueue_extract, enqueue_job_items=enqueue_job_items)
     uvicorn.run(
         app, host=args.host or s.web_host, port=args.port or s.web_port, log_level="info", proxy_headers=True
     )

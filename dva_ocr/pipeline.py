@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dva_ocr import tracks
-from dva_ocr.db.models import Frame, FrameOcr, Region, TextTrack, Video, VideoStatus
+from dva_ocr.db.models import Frame, FrameOcr, ModelVersion, Region, TextTrack, Video, VideoStatus
 from dva_ocr.db.session import session_scope
 from dva_ocr.errors import MediaError
 from dva_ocr.filters import RegionFilter
@@ -32,7 +32,7 @@ from dva_ocr.media import storage
 from dva_ocr.media.changes import ChangeDetector
 from dva_ocr.media.frames import Sampling, expected_frames, read_jpeg, sample_frames, write_jpeg
 from dva_ocr.media.probe import probe
-from dva_ocr.model_registry import get_or_create_model_version
+from dva_ocr.model_registry import default_model_name, get_or_create_model_version
 from dva_ocr.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
             reset_video(session, existing)
             return Registered(existing.id, created=True)
         return Registered(existing.id, created=False)
-    mv = get_or_create_model_version(session, options.model or settings.ocr_model)
+    mv = get_or_create_model_version(session, options.model or default_model_name(session))
     video = Video(
         source_name=src.name,
         path=str(stored.relative_to(settings.media_root)),
@@ -124,6 +124,16 @@ def reset_video(session: Session, video: Video) -> None:
     video.regions_count = 0
     video.frames_skipped = video.frames_partial = video.tracks_count = 0
     video.started_at = video.finished_at = None
+
+
+def model_name_of(video_id: int) -> str | None:
+    """The name of the model version a media item is read with (None when it is gone)."""
+    with session_scope() as s:
+        return s.scalar(
+            select(ModelVersion.name)
+            .join(Video, Video.model_version_id == ModelVersion.id)
+            .where(Video.id == video_id)
+        )
 
 
 def mark_failed(video_id: int, message: str) -> None:
@@ -258,7 +268,6 @@ def ocr_frames(
 
     A frame with row ``bands`` is read only there: each band, with some rows of context above and
     below, is one image, and only the regions centred inside the band are its own."""
-    settings = get_settings()
     with session_scope() as s:
         video = s.get(Video, video_id)
         if video is None or video.status == VideoStatus.failed:
@@ -270,6 +279,23 @@ def ocr_frames(
         frames = [f for f in frames if f.bands != []]
     if not frames:
         return 0
+    found, per_frame_ms = read_frames(frames, reader, keep)
+    total = 0
+    with session_scope() as s:
+        new_frames = 0
+        for frame, regions in zip(frames, found, strict=True):
+            new_frames += save_frame_regions(s, frame, mv_id, regions, per_frame_ms)
+            total += len(regions)
+        s.execute(update(Video).where(Video.id == video_id).values(frames_ocr=Video.frames_ocr + new_frames))
+    maybe_finalize(video_id, enqueue_finalize)
+    return total
+
+
+def read_frames(
+    frames: Sequence[Frame], reader: Reader, keep: Callable[..., bool]
+) -> tuple[list[list[Any]], float]:
+    """Regions of each frame (whole, or only its changed bands) that pass ``keep``; ms per frame."""
+    settings = get_settings()
     images: list[Any] = []
     parts: list[tuple[int, int, int, int]] = []  # frame position, y offset, band y0, band y1
     for pos, f in enumerate(frames):
@@ -285,7 +311,7 @@ def ocr_frames(
             parts.append((pos, top, y0, y1))
     started = time.perf_counter()
     results = reader.batch(images)
-    per_frame_ms = (time.perf_counter() - started) * 1000 / len(frames)
+    per_frame_ms = (time.perf_counter() - started) * 1000 / max(1, len(frames))
     found: list[list[Any]] = [[] for _ in frames]
     for (pos, top, y0, y1), regions in zip(parts, results, strict=True):
         for r in regions:
@@ -293,15 +319,7 @@ def ocr_frames(
             x, y, w, h = r.box
             if y0 <= y + h / 2 < y1 and keep(r.box, r.confidence, frames[pos].width, frames[pos].height):
                 found[pos].append(r)
-    total = 0
-    with session_scope() as s:
-        new_frames = 0
-        for frame, regions in zip(frames, found, strict=True):
-            new_frames += save_frame_regions(s, frame, mv_id, regions, per_frame_ms)
-            total += len(regions)
-        s.execute(update(Video).where(Video.id == video_id).values(frames_ocr=Video.frames_ocr + new_frames))
-    maybe_finalize(video_id, enqueue_finalize)
-    return total
+    return found, per_frame_ms
 
 
 def _shifted(region: Any, dy: int) -> Any:

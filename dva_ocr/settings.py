@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     broker_prefix: str = Field(default="dva", description="Redis key prefix for queues (test isolation)")
     media_root: Path = Path("var/media")
     ocr_device: str = "cpu"
-    ocr_model: str = "ppocrv4"
+    ocr_model: str | None = Field(
+        default=None, description="model version for new media; unset: the registry's active one"
+    )
     ocr_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
     sample_fps: float = Field(default=1.0, gt=0, le=60)
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")

@@ -79,7 +79,10 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
 
     with session_scope() as s:
         s.execute(
-            text("TRUNCATE regions, frame_ocr, frames, videos, api_tokens, users RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE regions, frame_ocr, text_tracks, frames, job_items, jobs, videos, model_versions,"
+                " api_tokens, users RESTART IDENTITY CASCADE"
+            )
         )
     yield
 

@@ -14,7 +14,7 @@ def test_defaults_are_local(monkeypatch):
     s = Settings()
     assert s.database_url.startswith("postgresql+psycopg://") and "127.0.0.1:5432" in s.database_url
     assert s.broker_url == "redis://127.0.0.1:6379/0"
-    assert (s.sample_fps, s.ocr_device, s.ocr_model) == (1.0, "cpu", "ppocrv4")
+    assert (s.sample_fps, s.ocr_device, s.ocr_model) == (1.0, "cpu", None)  # None: the registry's active one
 
 
 def test_environment_overrides_and_plain_libpq_urls_are_accepted(monkeypatch):

@@ -42,7 +42,16 @@ def client(app):
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{media_id}", "1").replace("{index}", "0").replace("{path:path}", "x")
+    for param, value in {
+        "{media_id}": "1",
+        "{index}": "0",
+        "{path:path}": "x",
+        "{job_id}": "1",
+        "{name}": "m",
+        "{action}": "cancel",
+    }.items():
+        path = path.replace(param, value)
+    return path
 
 
 def _all_routes(routes, prefix=""):

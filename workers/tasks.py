@@ -25,13 +25,14 @@ TRANSIENT = {
 }
 
 
-@functools.cache
-def get_reader():
-    """One OCR engine per worker process, loaded once and kept."""
-    from dva_ocr.ocr import OcrEngine
+@functools.lru_cache(maxsize=3)
+def get_reader(model: str | None = None):
+    """The OCR engine of a model version (default: OCR_MODEL or the bundled one), loaded once per
+    worker process and kept (the few most recently used)."""
+    from dva_ocr.model_registry import load_engine
 
     s = get_settings()
-    return OcrEngine(device=s.ocr_device, threads=s.ocr_threads)
+    return load_engine(model, device=s.ocr_device, threads=s.ocr_threads)
 
 
 @worker_process_init.connect
@@ -51,6 +52,11 @@ def enqueue_finalize(video_id: int) -> None:
 
 def enqueue_extract(video_id: int) -> None:
     app.send_task("dva_ocr.extract_video", args=[video_id], queue="qextract")
+
+
+def enqueue_job_items(job_id: int, video_ids: list[int]) -> None:
+    for vid in video_ids:
+        app.send_task("dva_ocr.reprocess_item", args=[job_id, vid], queue="qocr")
 
 
 def _run_stage(video_id: int, stage: str, work: Callable[[], int]) -> int:
@@ -81,9 +87,20 @@ def ocr_frames(video_id: int, frame_ids: list[int]) -> int:
         video_id,
         "OCR",
         lambda: pipeline.ocr_frames(
-            video_id, frame_ids, reader=get_reader(), enqueue_finalize=enqueue_finalize
+            video_id,
+            frame_ids,
+            reader=get_reader(pipeline.model_name_of(video_id)),
+            enqueue_finalize=enqueue_finalize,
         ),
     )
+
+
+@app.task(name="dva_ocr.reprocess_item", **TRANSIENT)
+def reprocess_item(job_id: int, video_id: int) -> str:
+    """One media item of a reprocessing job (its failures are recorded on the job item)."""
+    from dva_ocr import jobs
+
+    return jobs.run_item(job_id, video_id, reader_for=get_reader)
 
 
 @app.task(name="dva_ocr.finalize_video", **TRANSIENT)

@@ -47,6 +47,8 @@ class ModelVersion(Base):
     kind: Mapped[str] = mapped_column(String(20), default="pipeline")
     files: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # the default for new media (one at most)
+    description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -181,6 +183,49 @@ class TextTrack(Base):
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
     )
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"  # finished, some items failed (retry them)
+    cancelled = "cancelled"
+
+
+class Job(Base):
+    """A reprocessing job: a model version run over a set of media items (one ``JobItem`` each)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="reprocess")
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    selection: Mapped[dict[str, Any]] = mapped_column(JSONB)  # how the media were chosen
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    model_version: Mapped[ModelVersion] = relationship()
+
+
+class JobItem(Base):
+    __tablename__ = "job_items"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
+    frames_total: Mapped[int] = mapped_column(Integer, default=0)
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    previous_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):

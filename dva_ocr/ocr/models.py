@@ -100,13 +100,18 @@ def model_dir() -> Path:
     return path
 
 
-@functools.cache
-def sha256_of(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@functools.cache
+def sha256_of(path: Path) -> str:
+    """Cached per path: for files that do not change (the bundled ones, registered copies)."""
+    return file_sha256(path)
 
 
 def model_spec(

@@ -15,24 +15,29 @@ from starlette.middleware.sessions import SessionMiddleware
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, files, metrics, pages
+from dva_ocr.web import api, api_jobs, files, metrics, pages
 from dva_ocr.web.auth import LoginRequired
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 
-def _not_configured(video_id: int) -> None:
-    raise RuntimeError("this app was created without a queue: pass enqueue_extract to create_app")
+def _not_configured(*_: object) -> None:
+    raise RuntimeError("this app was created without a queue: pass enqueue_* to create_app")
 
 
 def create_app(
-    *, settings: Settings | None = None, enqueue_extract: Callable[[int], None] | None = None
+    *,
+    settings: Settings | None = None,
+    enqueue_extract: Callable[[int], None] | None = None,
+    enqueue_job_items: Callable[[int, list[int]], None] | None = None,
 ) -> FastAPI:
+    """The app; ``enqueue_*`` queue work by task name (workers.tasks), tests pass recorders."""
     settings = settings or get_settings()
     app = FastAPI(title="dva-ocr", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.enqueue_extract = enqueue_extract or _not_configured
+    app.state.enqueue_job_items = enqueue_job_items or _not_configured
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -56,6 +61,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(api.protected)
+    app.include_router(api_jobs.router)
     app.include_router(files.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)

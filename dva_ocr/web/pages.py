@@ -22,8 +22,9 @@ from markupsafe import Markup
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from dva_ocr import media_admin
-from dva_ocr.db.models import TS_CONFIG, Video, VideoStatus
+from dva_ocr import jobs as reprocessing
+from dva_ocr import media_admin, model_registry
+from dva_ocr.db.models import TS_CONFIG, JobItem, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.search import Hit, search, split_terms
 from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token
@@ -323,6 +324,7 @@ def jobs(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
             .limit(25)
         )
     )
+    default = model_registry.default_model_name(db)
     return render(
         request,
         "jobs.html",
@@ -332,7 +334,71 @@ def jobs(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
         broker_error=broker_error,
         counts={s.value: counts.get(s.value, 0) for s in VideoStatus},
         failures=failures,
+        models=[
+            model_registry.model_json(mv, n, default=default) for mv, n in model_registry.list_models(db)
+        ],
+        jobs=[reprocessing.job_json(db, j) for j in reprocessing.list_jobs(db, limit=20)],
     )
+
+
+@pages.post("/models/{name}/activate")
+def activate_model(name: str, db: Session = Depends(get_db)) -> Response:
+    model_registry.activate(db, name)
+    db.commit()
+    return RedirectResponse("/jobs", status_code=303)
+
+
+@pages.post("/jobs/reprocess", response_model=None)
+def reprocess(
+    request: Request,
+    model: str = Form(...),
+    scope: str = Form("missing"),
+    media_ids: str = Form(""),
+    db: Session = Depends(get_db),
+) -> Response:
+    ids = [int(x) for x in media_ids.replace(",", " ").split() if x.isdigit()]
+    job = reprocessing.create_job(
+        db,
+        model,
+        media=ids if scope == "media" else None,
+        all_media=scope == "all",
+        missing=scope == "missing",
+    )
+    items = [item.video_id for item in db.scalars(select(JobItem).where(JobItem.job_id == job.id))]
+    db.commit()
+    request.app.state.enqueue_job_items(job.id, items)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@pages.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: int, db: Session = Depends(get_db)) -> HTMLResponse:
+    try:
+        job = reprocessing.get_job(db, job_id)
+    except NotFound as exc:
+        return render(request, "not_found.html", 404, message=str(exc))
+    return render(
+        request,
+        "job.html",
+        active="jobs",
+        job=reprocessing.job_json(db, job),
+        rows=reprocessing.compare(db, job_id),
+    )
+
+
+@pages.post("/jobs/{job_id}/{action}")
+def job_action(request: Request, job_id: int, action: str, db: Session = Depends(get_db)) -> Response:
+    if action == "cancel":
+        reprocessing.cancel_job(db, job_id)
+    elif action == "retry":
+        ids = reprocessing.retry_job(db, job_id)
+        db.commit()
+        request.app.state.enqueue_job_items(job_id, ids)
+    elif action == "promote":
+        reprocessing.promote(db, job_id)
+    else:
+        return render(request, "not_found.html", 404, message=f"no action {action!r}")
+    db.commit()
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 # --- settings: API tokens ----------------------------------------------------------------------------

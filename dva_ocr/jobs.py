@@ -1,0 +1,348 @@
+"""Reprocessing jobs: run a model version over media already ingested, compare, promote.
+
+A job has one item per media item. Each item is one ``qocr`` task (``run_item``) that reads the
+item's frames (those extraction kept: unchanged frames stay skipped, band frames are read in their
+bands; nothing is decoded again) with the job's model in chunks, storing regions beside the other
+versions' (never deleting them), then builds that version's text tracks. Frames already read by
+the version are not read again, so a re-run, a retry or a redelivered task changes nothing.
+Progress is counted in the rows (it survives restarts); cancelling stops items between chunks.
+Promoting points the media items at the job's version: search and exports follow it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from dva_ocr import pipeline
+from dva_ocr.db.models import Frame, FrameOcr, Job, JobItem, JobStatus, Region, TextTrack, Video, VideoStatus
+from dva_ocr.db.session import session_scope
+from dva_ocr.errors import DvaOcrError, NotFound
+from dva_ocr.filters import RegionFilter
+from dva_ocr.model_registry import get_or_create_model_version
+
+log = logging.getLogger(__name__)
+
+TERMINAL_ITEM = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
+CHUNK = 8  # frames read per engine call (and between cancellation checks)
+
+
+def _to_read(video_id: int) -> Any:
+    """Frames of a media item that OCR reads (not the unchanged ones)."""
+    return (Frame.video_id == video_id) & (
+        (Frame.bands.is_(None)) | (func.jsonb_array_length(Frame.bands) > 0)
+    )
+
+
+def select_media(
+    session: Session, model_version_id: int, *, media: list[int] | None = None, missing: bool = False
+) -> list[int]:
+    """Ids of finished media items: the given ones, all, or those the version has not read yet."""
+    q = select(Video.id).where(Video.status == VideoStatus.done).order_by(Video.id)
+    if media:
+        found = set(session.scalars(select(Video.id).where(Video.id.in_(media))))
+        unknown = sorted(set(media) - found)
+        if unknown:
+            raise NotFound(f"no media item {', '.join(map(str, unknown))}")
+        not_done = list(session.scalars(select(Video.id).where(Video.id.in_(media), Video.status != "done")))
+        if not_done:
+            raise DvaOcrError(f"media {', '.join(map(str, not_done))} not finished ingesting yet")
+        q = q.where(Video.id.in_(media))
+    if missing:
+        read = exists().where(
+            FrameOcr.model_version_id == model_version_id,
+            FrameOcr.frame_id == Frame.id,
+            Frame.video_id == Video.id,
+        )
+        q = q.where(~read)
+    return list(session.scalars(q))
+
+
+def create_job(
+    session: Session,
+    model: str,
+    *,
+    media: list[int] | None = None,
+    all_media: bool = False,
+    missing: bool = False,
+) -> Job:
+    """A job row with one queued item per selected media item (the caller queues ``run_item`` each)."""
+    if sum(bool(x) for x in (media, all_media, missing)) != 1:
+        raise DvaOcrError("choose the media: --media ID... , --all or --missing")
+    mv = get_or_create_model_version(session, model)
+    ids = select_media(session, mv.id, media=media, missing=missing)
+    selection = {"media": media} if media else {"all": True} if all_media else {"missing": True}
+    job = Job(model_version_id=mv.id, selection=selection, status=JobStatus.queued if ids else JobStatus.done)
+    session.add(job)
+    session.flush()
+    if not ids:
+        job.finished_at = func.now()
+    totals = dict(
+        session.execute(
+            select(Frame.video_id, func.count(Frame.id))
+            .where(
+                Frame.video_id.in_(ids), (Frame.bands.is_(None)) | (func.jsonb_array_length(Frame.bands) > 0)
+            )
+            .group_by(Frame.video_id)
+        ).all()
+    )
+    previous = dict(session.execute(select(Video.id, Video.model_version_id).where(Video.id.in_(ids))).all())
+    for vid in ids:
+        session.add(
+            JobItem(
+                job_id=job.id,
+                video_id=vid,
+                frames_total=totals.get(vid, 0),
+                previous_model_version_id=previous[vid],
+            )
+        )
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def run_item(job_id: int, video_id: int, *, reader_for: Callable[[str], pipeline.Reader]) -> str:
+    """Read one media item with the job's model version; returns the item's final status."""
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        item = s.get(JobItem, (job_id, video_id))
+        if job is None or item is None:
+            return "gone"
+        if job.status == JobStatus.cancelled:
+            item.status = JobStatus.cancelled if item.status not in TERMINAL_ITEM else item.status
+            return item.status
+        if item.status in (JobStatus.done, JobStatus.cancelled):
+            return item.status
+        item.status = JobStatus.running
+        item.error = None
+        item.started_at = func.coalesce(JobItem.started_at, func.now())
+        if job.status == JobStatus.queued:
+            job.status = JobStatus.running
+            job.started_at = func.now()
+        mv_id, model = job.model_version_id, job.model_version.name
+        video = s.get(Video, video_id)
+        keep = RegionFilter.from_json(video.filters if video else {}).keep
+    try:
+        reader = reader_for(model)
+        while True:
+            with session_scope() as s:
+                if s.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.cancelled:
+                    return _finish_item(job_id, video_id, JobStatus.cancelled)
+                already = exists().where(FrameOcr.frame_id == Frame.id, FrameOcr.model_version_id == mv_id)
+                frames = list(
+                    s.scalars(
+                        select(Frame).where(_to_read(video_id), ~already).order_by(Frame.index).limit(CHUNK)
+                    )
+                )
+            if not frames:
+                break
+            found, per_frame_ms = pipeline.read_frames(frames, reader, keep)
+            with session_scope() as s:
+                for frame, regions in zip(frames, found, strict=True):
+                    pipeline.save_frame_regions(s, frame, mv_id, regions, per_frame_ms)
+                s.execute(
+                    update(JobItem)
+                    .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
+                    .values(frames_done=_frames_read(video_id, mv_id))
+                )
+        with session_scope() as s:
+            video = s.get(Video, video_id, with_for_update=True)
+            if video is not None:
+                pipeline.build_video_tracks(s, video, mv_id)
+            s.execute(
+                update(JobItem)
+                .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
+                .values(frames_done=_frames_read(video_id, mv_id))
+            )
+        return _finish_item(job_id, video_id, JobStatus.done)
+    except Exception as exc:
+        log.exception("job %s: media %s failed", job_id, video_id)
+        return _finish_item(job_id, video_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
+
+
+def _frames_read(video_id: int, mv_id: int) -> Any:
+    return (
+        select(func.count(FrameOcr.frame_id))
+        .join(Frame, Frame.id == FrameOcr.frame_id)
+        .where(Frame.video_id == video_id, FrameOcr.model_version_id == mv_id)
+        .scalar_subquery()
+    )
+
+
+def _finish_item(job_id: int, video_id: int, status: str, error: str | None = None) -> str:
+    with session_scope() as s:
+        s.execute(
+            update(JobItem)
+            .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
+            .values(status=status, error=error and error[:2000], finished_at=func.now())
+        )
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None or job.status == JobStatus.cancelled:
+            return status
+        statuses = list(s.scalars(select(JobItem.status).where(JobItem.job_id == job_id)))
+        if all(st in TERMINAL_ITEM for st in statuses):
+            job.status = JobStatus.failed if JobStatus.failed in statuses else JobStatus.done
+            job.finished_at = func.now()
+    return status
+
+
+def cancel_job(session: Session, job_id: int) -> Job:
+    job = get_job(session, job_id)
+    if job.status in (JobStatus.done, JobStatus.cancelled):
+        return job
+    job.status = JobStatus.cancelled
+    job.finished_at = func.now()
+    session.execute(
+        update(JobItem)
+        .where(JobItem.job_id == job_id, JobItem.status == JobStatus.queued)
+        .values(status=JobStatus.cancelled)
+    )
+    return job
+
+
+def retry_job(session: Session, job_id: int) -> list[int]:
+    """Queue the failed (and cancelled) items again; returns their media ids for the caller to enqueue."""
+    job = get_job(session, job_id)
+    ids = list(
+        session.scalars(
+            select(JobItem.video_id).where(
+                JobItem.job_id == job_id, JobItem.status.in_((JobStatus.failed, JobStatus.cancelled))
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(JobItem)
+            .where(JobItem.job_id == job_id, JobItem.video_id.in_(ids))
+            .values(status=JobStatus.queued, error=None, finished_at=None)
+        )
+        job.status = JobStatus.running if job.started_at else JobStatus.queued
+        job.finished_at = None
+    return ids
+
+
+def progress(session: Session, job: Job) -> dict[str, Any]:
+    """Counts, rate (frames/s) and ETA, all from the rows."""
+    rows = session.execute(
+        select(JobItem.status, func.count(), func.sum(JobItem.frames_done), func.sum(JobItem.frames_total))
+        .where(JobItem.job_id == job.id)
+        .group_by(JobItem.status)
+    ).all()
+    by = {st: n for st, n, _, _ in rows}
+    frames_done = int(sum(d or 0 for _, _, d, _ in rows))
+    frames_total = int(sum(t or 0 for _, _, _, t in rows))
+    elapsed = None
+    if job.started_at is not None:
+        end = job.finished_at or session.scalar(select(func.now()))
+        elapsed = max(0.0, (end - job.started_at).total_seconds())
+    rate = frames_done / elapsed if elapsed else None
+    running = job.status in (JobStatus.queued, JobStatus.running)
+    eta = (frames_total - frames_done) / rate if rate and running else None
+    return {
+        "total": sum(by.values()),
+        "done": by.get(JobStatus.done, 0),
+        "failed": by.get(JobStatus.failed, 0),
+        "cancelled": by.get(JobStatus.cancelled, 0),
+        "running": by.get(JobStatus.running, 0),
+        "queued": by.get(JobStatus.queued, 0),
+        "frames_done": frames_done,
+        "frames_total": frames_total,
+        "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
+        "rate_frames_s": round(rate, 2) if rate else None,
+        "eta_s": round(eta, 1) if eta is not None else None,
+    }
+
+
+def job_json(session: Session, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "model": job.model_version.name,
+        "selection": job.selection,
+        "status": job.status,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "promoted_at": job.promoted_at.isoformat() if job.promoted_at else None,
+        "progress": progress(session, job),
+    }
+
+
+def list_jobs(session: Session, limit: int = 50) -> list[Job]:
+    return list(session.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+
+
+def _summary(session: Session, video_id: int, mv_id: int | None) -> dict[str, Any]:
+    if mv_id is None:
+        return {"regions": 0, "tracks": 0, "words": set()}
+    regions = session.scalar(
+        select(func.count(Region.id)).where(Region.video_id == video_id, Region.model_version_id == mv_id)
+    )
+    texts = list(
+        session.scalars(
+            select(TextTrack.text).where(TextTrack.video_id == video_id, TextTrack.model_version_id == mv_id)
+        )
+    )
+    words = {w.lower() for t in texts for w in t.split()}
+    return {"regions": regions or 0, "tracks": len(texts), "words": words}
+
+
+def compare(session: Session, job_id: int, *, sample: int = 8) -> list[dict[str, Any]]:
+    """Per media item: regions, tracks and distinct words of the previous version vs the job's."""
+    job = get_job(session, job_id)
+    out = []
+    for item in session.scalars(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.video_id)):
+        video = session.get(Video, item.video_id)
+        old = _summary(session, item.video_id, item.previous_model_version_id)
+        new = _summary(session, item.video_id, job.model_version_id)
+        out.append(
+            {
+                "media_id": item.video_id,
+                "name": video.source_name if video else None,
+                "status": item.status,
+                "old": {"regions": old["regions"], "tracks": old["tracks"], "words": len(old["words"])},
+                "new": {"regions": new["regions"], "tracks": new["tracks"], "words": len(new["words"])},
+                "only_new": sorted(new["words"] - old["words"])[:sample],
+                "only_old": sorted(old["words"] - new["words"])[:sample],
+            }
+        )
+    return out
+
+
+def promote(session: Session, job_id: int) -> int:
+    """Make the job's version the active one of every media item it finished. Returns items promoted."""
+    job = get_job(session, job_id)
+    ids = list(
+        session.scalars(
+            select(JobItem.video_id).where(JobItem.job_id == job_id, JobItem.status == JobStatus.done)
+        )
+    )
+    if not ids:
+        raise DvaOcrError(f"job {job_id} has no finished media items to promote")
+    mv_id = job.model_version_id
+    regions = (
+        select(func.count(Region.id))
+        .where(Region.video_id == Video.id, Region.model_version_id == mv_id)
+        .scalar_subquery()
+    )
+    tracks = (
+        select(func.count(TextTrack.id))
+        .where(TextTrack.video_id == Video.id, TextTrack.model_version_id == mv_id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Video)
+        .where(Video.id.in_(ids))
+        .values(model_version_id=mv_id, regions_count=regions, tracks_count=tracks)
+        .execution_options(synchronize_session=False)
+    )
+    job.promoted_at = func.now()
+    return len(ids)

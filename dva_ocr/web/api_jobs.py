@@ -1,0 +1,82 @@
+"""REST API for the model registry and reprocessing jobs (under /api, login required)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from dva_ocr import jobs
+from dva_ocr import model_registry as reg
+from dva_ocr.web.auth import current_user, get_db
+
+router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
+
+
+@router.get("/models")
+def list_models(db: Session = Depends(get_db)) -> dict:
+    default = reg.default_model_name(db)
+    return {
+        "default": default,
+        "models": [reg.model_json(mv, n, default=default) for mv, n in reg.list_models(db)],
+    }
+
+
+@router.post("/models/{name}/activate")
+def activate_model(name: str, db: Session = Depends(get_db)) -> dict:
+    mv = reg.activate(db, name)
+    db.commit()
+    return reg.model_json(mv)
+
+
+class JobRequest(BaseModel):
+    model: str = Field(description="model version name")
+    media: list[int] | None = Field(None, description="these media items")
+    all: bool = Field(False, description="every finished media item")
+    missing: bool = Field(False, description="media the model has not read yet")
+
+
+@router.post("/jobs", status_code=201)
+def create_job(body: JobRequest, request: Request, db: Session = Depends(get_db)) -> dict:
+    job = jobs.create_job(db, body.model, media=body.media, all_media=body.all, missing=body.missing)
+    items = [i for (i,) in db.query(jobs.JobItem.video_id).filter(jobs.JobItem.job_id == job.id)]
+    db.commit()
+    request.app.state.enqueue_job_items(job.id, items)
+    return jobs.job_json(db, job)
+
+
+@router.get("/jobs")
+def list_jobs(db: Session = Depends(get_db)) -> dict:
+    return {"jobs": [jobs.job_json(db, j) for j in jobs.list_jobs(db)]}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, db: Session = Depends(get_db)) -> dict:
+    return jobs.job_json(db, jobs.get_job(db, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: int, db: Session = Depends(get_db)) -> dict:
+    job = jobs.cancel_job(db, job_id)
+    db.commit()
+    return jobs.job_json(db, job)
+
+
+@router.post("/jobs/{job_id}/retry")
+def retry_job(job_id: int, request: Request, db: Session = Depends(get_db)) -> dict:
+    ids = jobs.retry_job(db, job_id)
+    db.commit()
+    request.app.state.enqueue_job_items(job_id, ids)
+    return jobs.job_json(db, jobs.get_job(db, job_id))
+
+
+@router.get("/jobs/{job_id}/compare")
+def compare_job(job_id: int, db: Session = Depends(get_db)) -> dict:
+    return {"job_id": job_id, "media": jobs.compare(db, job_id)}
+
+
+@router.post("/jobs/{job_id}/promote")
+def promote_job(job_id: int, db: Session = Depends(get_db)) -> dict:
+    n = jobs.promote(db, job_id)
+    db.commit()
+    return {"job_id": job_id, "promoted": n}
