@@ -15,8 +15,10 @@ from textgen import word_recall
 
 from dva_ocr.ocr import OcrEngine
 
-# measured on the 2-core dev machine: every sampled frame of the noisy copies reads at 1.0 word recall
-# (subtitles and slide bullets, 40-64 px text); keep a margin for other onnxruntime builds
+# Measured (CPU, PP-OCRv4): noisy() with its defaults reads like the clean video, word recall 1.0 on
+# these test frames and 0.998 over 20 frames of a 1-minute lecture (clean: 0.998, one "0slo" for "Oslo").
+# Harder settings for comparison: blur=2.2, noise=36, crf=42 gives 0.95 (worst frame 0.8); blur=3,
+# noise=50, crf=46 gives 0.28. The bar keeps a margin for other onnxruntime builds.
 NOISY_MIN_RECALL = 0.85
 
 
@@ -104,6 +106,12 @@ def test_frame_exact_timing(videos: dict[str, tuple[Path, list[vg.Shown]]]) -> N
         slide = np.abs(palette - frame[0, 0].astype(int)).sum(1).argmin()
         shown = vg.truth_at(slides, k / 5)
         assert shown and shown[0] == titles[slide], k
+    # read_frame(t) is the frame on screen at t: the last one starting at or before t
+    second = titles[1]
+    assert vg.truth_at(slides, 3.99)[0] == titles[0] and vg.truth_at(slides, 4.0)[0] == second
+    for t, slide in ((3.99, 0), (4.0, 1), (4.1, 1)):
+        corner = vg.read_frame(path, t)[0, 0].astype(int)
+        assert np.abs(palette - corner).sum(1).argmin() == slide, t
     # subtitles: bright (white) text pixels in the subtitle row exactly while a subtitle is on
     for name in ("subtitles", "subtitles_noisy"):
         path, subs = videos[name]
@@ -147,8 +155,8 @@ def _mid(s: vg.Shown) -> float:
 def test_ocr_reads_the_truth(videos: dict[str, tuple[Path, list[vg.Shown]]], engine: OcrEngine) -> None:
     subs = videos["subtitles"][1]
     titles = [s for s in videos["slides"][1] if s.kind == "title"]
-    picks = [(name, _mid(s)) for name in ("subtitles", "subtitles_noisy") for s in (subs[1], subs[4])]
-    picks += [(name, _mid(s)) for name in ("slides", "slides_noisy") for s in (titles[0], titles[2])]
+    picks = [("subtitles", _mid(subs[1])), ("subtitles", _mid(subs[4])), ("subtitles_noisy", _mid(subs[2]))]
+    picks += [("slides", _mid(titles[0])), ("slides", _mid(titles[2])), ("slides_noisy", _mid(titles[1]))]
     ticker_t = 7.0
     picks.append(("ticker", ticker_t))
     frames = [vg.read_frame(videos[name][0], t) for name, t in picks]

@@ -615,12 +615,18 @@ def probe(path: Path) -> dict[str, float | int | str]:
     }
 
 
-def read_frame(path: Path, t: float, size: tuple[int, int] = (WIDTH, HEIGHT)) -> np.ndarray:
-    """The RGB frame shown at second ``t`` (decoded from the nearest keyframe before it)."""
+def read_frame(
+    path: Path, t: float, size: tuple[int, int] = (WIDTH, HEIGHT), rate: float | None = None
+) -> np.ndarray:
+    """The RGB frame on screen at second ``t``: frame ``floor(t * rate)``, the last one starting at or
+    before ``t`` (the pipeline's sampling rule). ``rate``: the video's frame rate, probed when not given."""
     width, height = size
+    rate = rate or float(probe(path)["rate"])
+    k = int(t * rate + 1e-9)
+    # input seeking keeps the first frame at or after -ss: half a frame before frame k is frame k
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-ss", f"{t:.3f}", "-i", str(path), "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        ["ffmpeg", "-v", "error", "-nostdin", "-ss", f"{max(0.0, (k - 0.5) / rate):.6f}", "-i", str(path),
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         check=True, capture_output=True,
     ).stdout  # fmt: skip
     return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
