@@ -85,13 +85,15 @@ const DVA = (() => {
     status.className = `status status-${item.status}`;
     tr.querySelector(".error-text").textContent = item.error || "";
     const done = item.status === "done";
-    const ocr = done ? 100 : pct(p.frames_ocr, total);
+    const handled = p.frames_ocr + p.frames_skipped; // read, or unchanged and skipped
+    const ocr = done ? 100 : pct(handled, total);
     tr.querySelector(".bar .extracted").style.width = `${done ? 100 : pct(p.frames_extracted, total)}%`;
     tr.querySelector(".bar .ocr").style.width = `${ocr}%`;
     tr.querySelector(".bar").setAttribute("aria-valuenow", Math.round(ocr));
     const of = total == null ? "?" : total;
     tr.querySelector(".counts").textContent =
-      `extracted ${p.frames_extracted}/${of} · OCR ${p.frames_ocr}/${of}`;
+      `extracted ${p.frames_extracted}/${of} · read ${handled}/${of}` +
+      (p.frames_skipped ? ` (${p.frames_skipped} unchanged)` : "");
     tr.querySelector(".regions").textContent = item.regions;
     tr.querySelector(".retry").hidden = item.status !== "failed";
   }
