@@ -241,6 +241,11 @@ def _secs(frame: int, rate: int) -> float:
     return round(frame / rate, 6)
 
 
+def _cut(duration: float, rate: int) -> str:
+    """A filter keeping the first ``duration`` seconds of a source, in whole frames."""
+    return f"trim=end_frame={_frames(duration, rate)}"
+
+
 def _drawtext(
     text: str, *, x: int | str, y: int, size: int, font: str, color: str, first: int, stop: int, box: str = ""
 ) -> str:
@@ -310,19 +315,19 @@ def _slide_backgrounds(cuts: Sequence[int], rate: int, width: int, height: int) 
     parts, labels = [], []
     for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
         bg = _SLIDE_COLOURS[i % len(_SLIDE_COLOURS)][0]
-        parts.append(f"color=c={bg}:s={width}x{height}:r={rate},trim=end_frame={b - a}[bg{i}]")
+        parts.append(f"color=c={bg}:s={width}x{height}:r={rate},{_cut((b - a) / rate, rate)}[bg{i}]")
         labels.append(f"[bg{i}]")
     return ";".join(parts) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0,settb=1/{rate}"
 
 
 def _slide_filters(
-    slide: Slide, index: int, first: int, stop: int, rate: int
+    slide: Slide, index: int, first: int, stop: int, rate: int, width: int = WIDTH
 ) -> tuple[list[str], list[Shown]]:
     fg = _SLIDE_COLOURS[index % len(_SLIDE_COLOURS)][1]
     enable = f"enable={_quote(f'between(n,{first},{stop - 1})')}"
     filters: list[str] = []
     start, end = _secs(first, rate), _secs(stop, rate)
-    size = _fit(slide.title, TITLE_SIZE, BOLD)
+    size = _fit(slide.title, TITLE_SIZE, BOLD, width)
     filters.append(
         _drawtext(slide.title, x=MARGIN, y=TITLE_Y, size=size, font=BOLD, color=fg, first=first, stop=stop)
     )
@@ -330,7 +335,7 @@ def _slide_filters(
     x = MARGIN + 50
     for i, bullet in enumerate(slide.bullets):
         y = BULLET_Y + i * BULLET_STEP
-        size = _fit(bullet, BULLET_SIZE, REGULAR, WIDTH - 50)
+        size = _fit(bullet, BULLET_SIZE, REGULAR, width - 50)
         mark = BULLET_SIZE // 3
         filters.append(
             f"drawbox=x={MARGIN + 10}:y={y + BULLET_SIZE // 2 - mark // 2}:w={mark}:h={mark}:color={fg}"
@@ -389,8 +394,8 @@ def _moving_background(duration: float, rate: int, width: int, height: int, seed
         f"0x{rng.randrange(20, 90):02x}{rng.randrange(20, 90):02x}{rng.randrange(40, 120):02x}" for _ in "ab"
     ]
     return (
-        f"gradients=s={width // 4}x{height // 4}:r={rate}:d={duration}:speed=0.03:seed={seed}"
-        f":c0={dark[0]}:c1={dark[1]}:c2=0x8a5a44:nb_colors=3,scale={width}:{height}"
+        f"gradients=s={width // 4}x{height // 4}:r={rate}:speed=0.03:seed={seed}"
+        f":c0={dark[0]}:c1={dark[1]}:c2=0x8a5a44:nb_colors=3,{_cut(duration, rate)},scale={width}:{height}"
     )
 
 
@@ -413,7 +418,7 @@ def slide_deck(
     width, height = size
     filters, truths = [], []
     for i, slide in enumerate(deck):
-        f, s = _slide_filters(slide, i, i * per, (i + 1) * per, rate)
+        f, s = _slide_filters(slide, i, i * per, (i + 1) * per, rate, width)
         filters += f
         truths += s
     cuts = [i * per for i in range(len(deck) + 1)]
@@ -446,7 +451,7 @@ def subtitles(
     source = (
         _moving_background(duration, rate, width, height, seed)
         if moving
-        else f"color=c={background}:s={width}x{height}:r={rate}:d={duration}"
+        else f"color=c={background}:s={width}x{height}:r={rate},{_cut(duration, rate)}"
     )
     _encode(path, source, filters)
     return truths
@@ -502,7 +507,7 @@ def ticker(
             f":fontcolor=0x111111:x={MARGIN}:y=120"
         )
         truths.insert(0, Shown(headline, 0.0, end, 120, MARGIN, hsize, "headline"))
-    _encode(path, f"color=c=0xe8e8e8:s={width}x{height}:r={rate}:d={duration}", filters)
+    _encode(path, f"color=c=0xe8e8e8:s={width}x{height}:r={rate},{_cut(duration, rate)}", filters)
     return truths
 
 
@@ -518,7 +523,7 @@ def ticker_visible(
     """The words of a ``ticker(..., text, speed_px_s=..., rate=..., size=(width, _))`` that are wholly on
     screen (``slack`` pixels in from each edge) in the frame at second ``t``."""
     period = width + text_width(text, TICKER_SIZE) + TICKER_GAP
-    left = width - (round(t * rate) * speed_px_s / rate) % period
+    left = width - (int(t * rate + 1e-9) * speed_px_s / rate) % period
     words, pos = [], 0
     for word in text.split(" "):
         if word:
