@@ -145,8 +145,8 @@ def _csv_safe(text: str) -> str:
 
 def _render_csv(media: ExportMedia, tracks: Sequence[ExportTrack]) -> str:
     """One row per track (RFC 4180: comma separated, CRLF line ends, quoted where needed, a header row):
-    id, start, end, text, confidence, the x, y, w, h of the track's first box (empty without boxes) and
-    frames (how many boxes).
+    id, start, end, text, confidence, the x, y, w, h of the track's first box in time (empty without
+    boxes) and frames (how many boxes).
 
     Spreadsheet formula injection: a text starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage
     return) is written with a leading single quote (``'=SUM(A1)``), so spreadsheet programs show it as
@@ -156,7 +156,8 @@ def _render_csv(media: ExportMedia, tracks: Sequence[ExportTrack]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for tr in _sorted(tracks):
-        box: tuple[int, ...] | tuple[str, ...] = tr.boxes[0].box if tr.boxes else ("", "", "", "")
+        first = min(tr.boxes, key=lambda b: (b.t, b.frame)) if tr.boxes else None
+        box: tuple[int, ...] | tuple[str, ...] = first.box if first else ("", "", "", "")
         writer.writerow(
             [
                 tr.id,
