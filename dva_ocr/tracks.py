@@ -7,7 +7,7 @@ Pure functions over plain records (the database side is in pipeline.finalize_vid
    changed row bands shows its own regions there and the earlier frame's everywhere else.
 2. ``link``: a region continues a track when the boxes overlap (IoU) and the texts agree (similar,
    not shifted, so a scrolling ticker does not merge into one reading; not two confident readings
-   with different digits, so a clock or counter that ticks makes a track per value); a track
+   that differ only in their digits, so a clock or counter that ticks makes a track per value); a track
    survives ``max_gap`` frames without a match (one missed detection does not split it).
 3. ``vote``: a track's text is the reading with the most summed confidence over its distinct
    readings, so one blurred frame does not win.
@@ -89,17 +89,33 @@ def effective_readings(frames: Sequence[FrameRec], own: dict[int, list[Reading]]
         if f.ref_index is None or f.bands is None or f.ref_index not in by_index:
             shown = list(mine)
         else:
-            kept = [r for r in by_index[f.ref_index] if not _centre_in(r.box, f.bands)]
-            shown = kept + [r for r in mine if _centre_in(r.box, f.bands)]
+            new = [r for r in mine if _centre_in(r.box, f.bands)]
+            # a band can cover only part of a line: the line is read again there, so the reference's
+            # reading of it goes even when its centre lies just outside the band (else: shown twice)
+            kept = [
+                r
+                for r in by_index[f.ref_index]
+                if not _centre_in(r.box, f.bands) and not any(_same_place(r.box, n.box) for n in new)
+            ]
+            shown = kept + new
         by_index[f.index] = shown
         out.append(shown)
     return out
 
 
-def iou(a: Box, b: Box) -> float:
+def _intersection(a: Box, b: Box) -> int:
     iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
+    return iw * ih
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    """Two boxes of one line: at least half of the smaller one lies inside the other."""
+    return _intersection(a, b) >= 0.5 * max(1, min(a[2] * a[3], b[2] * b[3]))
+
+
+def iou(a: Box, b: Box) -> float:
+    inter = _intersection(a, b)
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0
 
@@ -175,9 +191,19 @@ def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+def _letters(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if not c.isdigit()).split())
+
+
 def _numbers_changed(a: Reading, b: Reading) -> bool:
-    """A counter, clock or price that moved on, not a misread: both confident, digits differ."""
-    return min(a.confidence, b.confidence) >= CONFIDENT and _digits(a.text) != _digits(b.text)
+    """A counter, clock or price that moved on, not a misread: both confident, the digits differ and
+    nothing else does. A letter read as a digit (``pa9e``, ``96o``, ``l9``) changes the letters too:
+    that is one text misread, and splitting on it made two interleaved tracks of one subtitle."""
+    return (
+        min(a.confidence, b.confidence) >= CONFIDENT
+        and _digits(a.text) != _digits(b.text)
+        and _letters(a.text) == _letters(b.text)
+    )
 
 
 def _best_agree(track: Track, r: Reading, min_ratio: float) -> float:
