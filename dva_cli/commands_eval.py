@@ -58,12 +58,11 @@ def run(args: argparse.Namespace) -> int:
             f"(first: {dataset.missing_gt[0]})",
             file=sys.stderr,
         )
-    name = args.model or s.ocr_model
     engine = load_engine(
-        name, device=s.ocr_device, threads=args.threads if args.threads is not None else s.ocr_threads
+        args.model, device=s.ocr_device, threads=args.threads if args.threads is not None else s.ocr_threads
     )
     unit = "crops" if dataset.layout == "crops" else "images"
-    report = {"model": name, **evaluate(engine, dataset, ProgressLine(unit))}
+    report = {"model": engine.model_spec.name, **evaluate(engine, dataset, ProgressLine(unit))}
     for item in report["skipped"]:
         print(f"warning: skipped {item['image']}: {item['error']}", file=sys.stderr)
     if args.json:

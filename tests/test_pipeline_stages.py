@@ -137,7 +137,7 @@ def test_a_task_that_breaks_fails_its_video_with_the_reason_and_returns(db, tmp_
         vid = register_media(s, video).video_id
     batches: list[list[int]] = []
     extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=print)
-    monkeypatch.setattr(tasks, "get_reader", lambda: BrokenReader())
+    monkeypatch.setattr(tasks, "get_reader", lambda model=None: BrokenReader())
     assert tasks.ocr_frames(vid, batches[0]) == 0  # the Celery task body, run in this process
     with session_scope() as s:
         v = s.get(Video, vid)
