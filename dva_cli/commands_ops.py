@@ -46,12 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def migrate(args: argparse.Namespace) -> int:
     from dva_ocr.db.migrate import upgrade
-    from dva_ocr.db.session import wait_for_database
+    from dva_ocr.db.session import session_scope, wait_for_database
+    from dva_ocr.model_registry import get_or_create_model_version
+    from dva_ocr.ocr.models import MODEL_NAME
     from dva_ocr.settings import get_settings
 
     s = get_settings()
     upgrade(s.database_url)
     wait_for_database(s.database_url)
+    with session_scope() as session:  # the bundled pipeline is a registered version from the start
+        get_or_create_model_version(session, MODEL_NAME)
     print(f"database at head: {s.libpq_url.rsplit('@', 1)[-1]}", file=sys.stderr)
     return 0
 
