@@ -7,7 +7,7 @@ Pure functions over plain records (the database side is in pipeline.finalize_vid
    changed row bands shows its own regions there and the earlier frame's everywhere else.
 2. ``link``: a region continues a track when the boxes overlap (IoU) and the texts agree (similar,
    not shifted, so a scrolling ticker does not merge into one reading; not two confident readings
-   that differ only in their digits, so a clock or counter that ticks makes a track per value); a track
+   with different numbers, so a clock or counter that ticks makes a track per value); a track
    survives ``max_gap`` frames without a match (one missed detection does not split it).
 3. ``vote``: a track's text is the reading with the most summed confidence over its distinct
    readings, so one blurred frame does not win.
@@ -15,6 +15,7 @@ Pure functions over plain records (the database side is in pipeline.finalize_vid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -187,23 +188,45 @@ def link(
 CONFIDENT = 0.85  # readings this sure of themselves whose digits differ are different texts
 
 
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+# letters a recogniser reads for a digit: where one touches a digit, it is read as that digit
+_LOOKS_LIKE = {"o": "0", "O": "0", "D": "0", "Q": "0", "l": "1", "I": "1", "i": "1", "z": "2", "Z": "2",
+               "s": "5", "S": "5", "b": "6", "G": "6", "T": "7", "B": "8", "g": "9", "q": "9"}  # fmt: skip
+_WORD = re.compile(r"[^\W_]+")  # runs of letters and digits
 
 
-def _letters(text: str) -> str:
-    return " ".join("".join(c for c in text.lower() if not c.isdigit()).split())
+def _number(token: str) -> str:
+    """The digits of a token that is a number, letters touching a digit that look like one read as that
+    digit (``96o`` -> 960, ``l9`` -> 19, ``2og`` -> 209); empty for a word, even one with a letter
+    misread as a digit (``pa9e``, ``ca1s``)."""
+    chars = list(token)
+    if not any(c.isdigit() for c in chars):
+        return ""
+    changed = True
+    while changed:
+        changed = False
+        for i, c in enumerate(chars):
+            if c in _LOOKS_LIKE and any(0 <= j < len(chars) and chars[j].isdigit() for j in (i - 1, i + 1)):
+                chars[i] = _LOOKS_LIKE[c]
+                changed = True
+    digits = "".join(c for c in chars if c.isdigit())
+    return "" if sum(c.isalpha() for c in chars) >= len(digits) else digits
+
+
+def _numbers(text: str) -> str:
+    """The digits of a text's numbers, run together (``of 886`` and ``of886``, ``11:40`` and ``1l:40``
+    have the same)."""
+    return "".join(_number(token) for token in _WORD.findall(text))
 
 
 def _numbers_changed(a: Reading, b: Reading) -> bool:
-    """A counter, clock or price that moved on, not a misread: both confident, the digits differ and
-    nothing else does. A letter read as a digit (``pa9e``, ``96o``, ``l9``) changes the letters too:
-    that is one text misread, and splitting on it made two interleaved tracks of one subtitle."""
-    return (
-        min(a.confidence, b.confidence) >= CONFIDENT
-        and _digits(a.text) != _digits(b.text)
-        and _letters(a.text) == _letters(b.text)
-    )
+    """A counter, clock or price that moved on, or another sentence with other numbers, not a misread:
+    both confident, both with numbers, and those differ. A letter read as a digit does not count
+    (``pa9e``, ``96o``, ``l9``), nor a line cut short by detection (``Please turn to`` of ``Please turn
+    to page 976``): splitting on those made two interleaved tracks of one subtitle."""
+    if min(a.confidence, b.confidence) < CONFIDENT:
+        return False
+    na, nb = _numbers(a.text), _numbers(b.text)
+    return bool(na and nb) and na != nb
 
 
 def _best_agree(track: Track, r: Reading, min_ratio: float) -> float:
