@@ -472,23 +472,34 @@ def test_a_thin_changed_band_does_not_show_a_line_twice():
     assert [(t.start, t.end, t.readings) for t in tracks] == [(1.0, 3.0, 2)], tracks
 
 
-def test_a_letter_misread_as_a_digit_does_not_split_a_line():
-    """'pa9e' and '96o' are misreads, not a counter that ticked: the line stays one track."""
+def test_a_letter_misread_as_a_digit_does_not_split_a_line_but_other_numbers_do():
+    """'pa9e', '96o' and 'l9' are misreads, not a counter that ticked: the line stays one track. Readings
+    with other numbers are other texts: a counter that ticks, or the next subtitle of the same shape."""
     frames = [FrameRec(i + 1, i, i / 2) for i in range(5)]
     box = (314, 618, 654, 47)
-    texts = [
+
+    def tracks_of_texts(*texts: tuple[str, float]) -> list:
+        own = {i + 1: [Reading(i + 10, i + 1, box, text, conf)] for i, (text, conf) in enumerate(texts)}
+        return build_tracks(frames[: len(texts)], own, duration=len(texts) / 2)
+
+    tracks = tracks_of_texts(
         ("Ploasu turn to page 976 now", 0.9011),
         ("Plo aso turm to pa9e 976 now", 0.866),
         ("Please tum to paoe 976 now", 0.8951),
         ("Ploase turn to pa9e 976 now", 0.9628),
         ("Please turn to page 976 now", 0.97),
-    ]
-    own = {i + 1: [Reading(i + 10, i + 1, box, text, conf)] for i, (text, conf) in enumerate(texts)}
-    tracks = build_tracks(frames, own, duration=2.5)
-    assert [(t.start, t.end, t.readings) for t in tracks] == [(0.0, 2.5, 5)], tracks
-    # a counter that does tick is still a new track per value
-    own = {1: [Reading(1, 1, box, "Score 12 to 14", 0.95)], 2: [Reading(2, 2, box, "Score 12 to 15", 0.95)]}
-    assert [t.text for t in build_tracks(frames[:2], own, duration=1.0)] == [
-        "Score 12 to 14",
-        "Score 12 to 15",
-    ]
+    )
+    assert [(t.text, t.start, t.end, t.readings) for t in tracks] == [
+        ("Please turn to page 976 now", 0.0, 2.5, 5)
+    ], tracks
+    tracks = tracks_of_texts(("Our support team answered 96o calls", 0.95), ("Each team gets l9", 0.9))
+    assert len(tracks) == 2  # too different anyway
+    tracks = tracks_of_texts(("Lunch will be served at 1l:40", 0.9), ("Lunch will be served at 11:40", 0.95))
+    assert [t.text for t in tracks] == ["Lunch will be served at 11:40"]
+    for a, b in [
+        ("Score 12 to 14", "Score 12 to 15"),  # a counter ticked
+        ("We tested 949 orders in 9 days", "We counted 230 orders last Friday"),  # lecture, 220.1 s
+        ("We tested 949 orders in 9 days", "We tested 12 bikes in 4 days"),
+    ]:
+        tracks = tracks_of_texts((a, 0.95), (b, 0.95))
+        assert [t.text for t in tracks] == [a, b]
