@@ -19,7 +19,8 @@ bench: setup
 	mkdir -p $(BUILD)/bench
 	$(PY) bench/bench_ocr.py --out $(BUILD)/bench/ocr.json
 	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
-	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json
+	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
+	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json
 
 lint: venv
 	$(VENV)/bin/ruff check .
