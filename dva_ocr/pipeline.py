@@ -317,7 +317,12 @@ def read_frames(
         for r in regions:
             r = _shifted(r, top) if top else r
             x, y, w, h = r.box
-            if y0 <= y + h / 2 < y1 and keep(r.box, r.confidence, frames[pos].width, frames[pos].height):
+            # the band's own lines: centred in it, or mostly inside it (a line whose centre moved out
+            # of the band must not vanish: the earlier frame's reading of it is dropped too)
+            inside = min(y + h, y1) - max(y, y0)
+            if (y0 <= y + h / 2 < y1 or inside >= 0.5 * h) and keep(
+                r.box, r.confidence, frames[pos].width, frames[pos].height
+            ):
                 found[pos].append(r)
     return found, per_frame_ms
 

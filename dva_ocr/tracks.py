@@ -90,7 +90,7 @@ def effective_readings(frames: Sequence[FrameRec], own: dict[int, list[Reading]]
         if f.ref_index is None or f.bands is None or f.ref_index not in by_index:
             shown = list(mine)
         else:
-            new = [r for r in mine if _centre_in(r.box, f.bands)]
+            new = list(mine)  # a band frame's own regions are the lines it read in its bands
             # a band can cover only part of a line: the line is read again there, so the reference's
             # reading of it goes even when its centre lies just outside the band (else: shown twice)
             kept = [
