@@ -8,8 +8,10 @@ so padding stays short, but every crop still sees some.
 
 from __future__ import annotations
 
+import queue
 import random
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from dva_ocr.ocr.training.crnn import MEAN, STD, LabelCodec, steps_for_width
 from dva_ocr.ocr.training.synth import LineRenderer, TextSource
 
 WIDTH_BUCKET = 32  # TextRecognizer pads to multiples of this
+# A run starts on short clean lines (CTC finds its alignment much sooner) and fades to the full mix.
+EASY_MAX_CHARS = 3
 
 
 @dataclass(frozen=True)
@@ -151,9 +155,9 @@ class BatchMaker:
         """One line; ``easy`` (1 -> 0 over the first lines of a run) makes them shorter and cleaner."""
         if self.real is not None and rng.random() < self.real_ratio:
             return self.real.sample(rng)
-        max_chars = round(self.texts.max_chars + (min(8, self.texts.max_chars) - self.texts.max_chars) * easy)
-        text = self.texts(rng, max_chars)
-        clean = rng.random() < self.renderer.opt.clean_ratio + (0.5 - self.renderer.opt.clean_ratio) * easy
+        full, ratio = self.texts.max_chars, self.renderer.opt.clean_ratio
+        text = self.texts(rng, round(full + (min(EASY_MAX_CHARS, full) - full) * easy))
+        clean = rng.random() < ratio + (1.0 - ratio) * easy
         return Sample(self.renderer.render(text, rng, clean=clean), text)
 
     def batches(self, rng: random.Random, easy: float = 0.0) -> list[Batch]:
@@ -173,6 +177,52 @@ class BatchMaker:
             out.append(collate([c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk], extra))
         rng.shuffle(out)
         return out
+
+
+class Prefetcher:
+    """Makes batches in a background thread while the main thread trains (PIL, OpenCV and torch
+    release the GIL for most of their work, and the LSTM leaves a core idle much of the time).
+
+    The batch order is a pure function of ``rng``: thread timing changes nothing but speed.
+    """
+
+    def __init__(
+        self, maker: BatchMaker, rng: random.Random, lines_before: int, easy_lines: int, depth: int = 2
+    ) -> None:
+        self.maker = maker
+        self.rng = rng
+        self.lines = lines_before
+        self.easy_lines = easy_lines
+        self.queue: queue.Queue[list[Batch] | BaseException] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="batch-prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                easy = max(0.0, 1.0 - self.lines / self.easy_lines) if self.easy_lines > 0 else 0.0
+                batches = self.maker.batches(self.rng, easy)
+                self.lines += sum(len(b.texts) for b in batches)
+                while not self.stop.is_set():
+                    try:
+                        self.queue.put(batches, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # handed to the consumer, raised there
+            self.queue.put(exc)
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def fixed_set(make: Callable[[random.Random], Sample], n: int, seed: int) -> list[Sample]:

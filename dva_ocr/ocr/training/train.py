@@ -34,7 +34,7 @@ from dva_ocr.ocr.training.crnn import (
     count_parameters,
     describe,
 )
-from dva_ocr.ocr.training.data import BatchMaker, RealCrops, validation_sets
+from dva_ocr.ocr.training.data import BatchMaker, Prefetcher, RealCrops, validation_sets
 from dva_ocr.ocr.training.evaluate import Score, evaluate
 from dva_ocr.ocr.training.synth import FONT_DIRS, LineRenderer, RenderOptions, TextSource, covers, find_fonts
 
@@ -62,7 +62,7 @@ class TrainOptions:
     real: Path | None = None
     real_ratio: float = 0.5
     max_chars: int = 32
-    easy_lines: int = 6000  # a run's first lines are shorter and cleaner, fading to the full mix
+    easy_lines: int = 6000  # the first lines of training are short and clean, fading to the full mix
     max_width: int = 800
     font_dirs: list[Path] = field(default_factory=list)
     val_size: int = 256
@@ -82,7 +82,6 @@ class TrainResult:
     best_exact: float
     last: Path
     best: Path
-    interrupted: bool = False
 
 
 def _config_for(opts: TrainOptions, saved: dict[str, Any] | None) -> CrnnConfig:
@@ -329,42 +328,41 @@ def train(opts: TrainOptions) -> TrainResult:
             f"{lps:.0f} lines/s  ETA {_fmt_time(min(eta)) if eta else '-'}"
         )
 
-    interrupted = False
     val_step = -1
     model.train()
+    batches = Prefetcher(maker, rng, lines_total, opts.easy_lines)
     try:
-        while not done():
-            easy = max(0.0, 1.0 - (lines_total + run_lines) / opts.easy_lines) if opts.easy_lines else 0.0
-            for batch in maker.batches(rng, easy):
-                if done():
-                    break
-                for group in optimiser.param_groups:
-                    group["lr"] = opts.lr * lr_factor(step, budget_progress())
-                x = batch.x.contiguous(memory_format=torch.channels_last)
-                log_probs = model(x).log_softmax(-1).permute(1, 0, 2)  # T, N, C
-                loss = ctc(log_probs, batch.targets, batch.input_lengths, batch.target_lengths)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                optimiser.step()
-                step += 1
-                run_lines += len(batch.texts)
-                value = float(loss.detach())
-                loss_avg = value if loss_avg is None else 0.95 * loss_avg + 0.05 * value
-                if step % opts.log_every == 0:
-                    report()
-                if step % opts.val_every == 0:
-                    validate()
-                if step % opts.save_every == 0:
-                    save_checkpoint(last_path, payload(with_optimizer=True))
+        for batch in batches:
+            if done():
+                break
+            for group in optimiser.param_groups:
+                group["lr"] = opts.lr * lr_factor(step, budget_progress())
+            x = batch.x.contiguous(memory_format=torch.channels_last)
+            log_probs = model(x).log_softmax(-1).permute(1, 0, 2)  # T, N, C
+            loss = ctc(log_probs, batch.targets, batch.input_lengths, batch.target_lengths)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimiser.step()
+            step += 1
+            run_lines += len(batch.texts)
+            value = float(loss.detach())
+            loss_avg = value if loss_avg is None else 0.95 * loss_avg + 0.05 * value
+            if step % opts.log_every == 0:
+                report()
+            if step % opts.val_every == 0:
+                validate()
+            if step % opts.save_every == 0:
+                save_checkpoint(last_path, payload(with_optimizer=True))
         if val_step != step:
             validate()
         save_checkpoint(last_path, payload(with_optimizer=True))
     except KeyboardInterrupt:
-        interrupted = True
         save_checkpoint(last_path, payload(with_optimizer=True))
         progress.note(f"interrupted at step {step}: {last_path} saved; the same --out resumes from there")
         raise
+    finally:
+        batches.close()
     seconds = time.monotonic() - start
     return TrainResult(
         step=step,
@@ -375,7 +373,6 @@ def train(opts: TrainOptions) -> TrainResult:
         best_exact=best_exact,
         last=last_path,
         best=best_path,
-        interrupted=interrupted,
     )
 
 
