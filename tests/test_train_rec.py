@@ -234,3 +234,25 @@ def test_train_rec_refuses_a_different_charset_on_resume(trained: dict) -> None:
     res = run_cli("train-rec", "--out", str(trained["dir"]), "--steps", "1", "--charset", "0123")
     assert res.returncode == 2
     assert "charset" in res.stderr and "another --out" in res.stderr
+
+
+def test_real_crops_are_mixed_in_and_bad_labels_are_reported(tmp_path: Path) -> None:
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    rows = []
+    for i, (text, img) in enumerate(clean_lines(5, seed=31)):
+        cv2.imwrite(str(crops / f"{i}.png"), img)
+        rows.append(f"crops/{i}.png\t{text}")
+    rows.append("crops/0.png\tnot digits")  # the charset cannot spell it: left out, counted
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["--charset", CHARSET, "--steps", "3", "--val-size", "4", "--real-ratio", "1.0", "--json"]
+    res = run_cli("train-rec", "--out", str(tmp_path / "run"), "--real", str(tmp_path), *args)
+    assert res.returncode == 0, res.stderr
+    assert "5 real crops (1 left out" in res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["step"] == 3
+
+    labels.write_text("crops/missing.png\t123\n", encoding="utf-8")
+    res = run_cli("train-rec", "--out", str(tmp_path / "run2"), "--real", str(labels), *args)
+    assert res.returncode == 2
+    assert "labels.tsv:1" in res.stderr and "missing.png does not exist" in res.stderr

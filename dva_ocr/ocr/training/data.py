@@ -100,6 +100,8 @@ def read_labels(path: Path) -> list[tuple[Path, str]]:
             img = (path.parent / name).resolve()
             if not img.is_file():
                 raise FileNotFoundError(f"{path}:{n}: image {img} does not exist")
+            if not cv2.haveImageReader(str(img)):
+                raise ValueError(f"{path}:{n}: {img} is not an image OpenCV can read")
             out.append((img, text))
     return out
 
@@ -120,8 +122,8 @@ class RealCrops:
     def sample(self, rng: random.Random) -> Sample:
         path, text = self.items[rng.randrange(len(self.items))]
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"cannot read image {path}")
+        if img is None or img.size == 0:
+            raise ValueError(f"cannot read image {path} (listed in the --real labels)")
         return Sample(img, text)
 
 

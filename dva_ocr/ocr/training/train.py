@@ -218,7 +218,10 @@ def train(opts: TrainOptions) -> TrainResult:
         raise TrainError("no installed font draws every character of the character set (see fc-list)")
     texts = TextSource(cfg.charset, max_chars=opts.max_chars)
     renderer = LineRenderer(fonts, RenderOptions())
-    real = RealCrops(opts.real, codec) if opts.real else None
+    try:
+        real = RealCrops(opts.real, codec) if opts.real else None
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"--real {opts.real}: {exc}") from exc
 
     torch.manual_seed(opts.seed)
     model = build(cfg, ckpt["model"] if ckpt else None)
@@ -360,6 +363,10 @@ def train(opts: TrainOptions) -> TrainResult:
     except KeyboardInterrupt:
         save_checkpoint(last_path, payload(with_optimizer=True))
         progress.note(f"interrupted at step {step}: {last_path} saved; the same --out resumes from there")
+        raise
+    except Exception:
+        if step > start_step:  # keep what this run learnt before the failure
+            save_checkpoint(last_path, payload(with_optimizer=True))
         raise
     finally:
         batches.close()
