@@ -154,7 +154,7 @@ class BatchMaker:
         self.pool_batches = pool_batches
 
     def sample(self, rng: random.Random, easy: float = 0.0) -> Sample:
-        """One line; ``easy`` (1 -> 0 over the first lines of a run) makes them shorter and cleaner."""
+        """One line; ``easy`` (1 -> 0 over the first lines of training) makes it shorter and cleaner."""
         if self.real is not None and rng.random() < self.real_ratio:
             return self.real.sample(rng)
         full, ratio = self.texts.max_chars, self.renderer.opt.clean_ratio
@@ -165,12 +165,19 @@ class BatchMaker:
     def batches(self, rng: random.Random, easy: float = 0.0) -> list[Batch]:
         """``pool_batches`` batches from one pool of samples sorted by width (little padding)."""
         pool: list[tuple[np.ndarray, list[int], str]] = []
+        rejected = 0
         while len(pool) < self.batch_size * self.pool_batches:
             s = self.sample(rng, easy)
             line = resize_line(s.image, self.height, self.max_width)
             code = self.codec.encode(s.text)
             if ctc_feasible(code, steps_for_width(line.shape[1])):
                 pool.append((line, code, s.text))
+                rejected = 0
+            elif (rejected := rejected + 1) > 1000:
+                raise ValueError(
+                    f"1000 lines in a row too narrow for their labels (last: {s.text!r}, {s.image.shape}): "
+                    "crops must be wide enough for one time step per character"
+                )
         pool.sort(key=lambda item: item[0].shape[1])
         out = []
         for i in range(0, len(pool), self.batch_size):

@@ -101,7 +101,9 @@ class TextSource:
         return " ".join(words)
 
     def _number(self, rng: random.Random) -> str:
-        d = lambda n: "".join(rng.choice(string.digits) for _ in range(n))  # noqa: E731
+        def d(n: int) -> str:
+            return "".join(rng.choice(string.digits) for _ in range(n))
+
         kind = rng.randrange(14)
         if kind == 0:
             return d(rng.randint(1, 7))
@@ -118,9 +120,8 @@ class TextSource:
         if kind == 6:
             return f"{rng.randint(1950, 2035)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         if kind == 7:
-            return f"{rng.randint(0, 23):02d}:{d(1)}{d(1)}" + (
-                f":{rng.randint(0, 59):02d}" * (rng.random() < 0.3)
-            )
+            seconds = f":{rng.randint(0, 59):02d}" if rng.random() < 0.3 else ""
+            return f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}{seconds}"
         if kind == 8:
             return f"{d(4)} {d(3)} {d(4)}" if rng.random() < 0.5 else f"+{d(2)} {d(3)}-{d(4)}"
         if kind == 9:

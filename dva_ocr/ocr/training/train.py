@@ -252,7 +252,9 @@ def train(opts: TrainOptions) -> TrainResult:
         real=real,
         real_ratio=opts.real_ratio,
     )
-    val = validation_sets(texts, renderer, opts.val_size, opts.seed)
+    # held-out lines from the first invocation's seed, so scores stay comparable across resumes
+    val_seed = int(ckpt.get("seed", opts.seed)) if ckpt else opts.seed
+    val = validation_sets(texts, renderer, opts.val_size, val_seed)
     ctc = torch.nn.CTCLoss(blank=0, reduction="mean", zero_infinity=True)
     rng = random.Random(f"{opts.seed}:{step}")  # a resumed run sees new data
 
@@ -287,7 +289,7 @@ def train(opts: TrainOptions) -> TrainResult:
             "seconds": seconds_total + time.monotonic() - start,
             "best_exact": best_exact,
             "scores": {k: v.as_dict() for k, v in scores.items()},
-            "seed": opts.seed,
+            "seed": val_seed,
         }
         if with_optimizer:
             data["optimizer"] = optimiser.state_dict()
