@@ -151,7 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from dva_ocr.ocr.training.export import compare_with_opencv, export_onnx
+    from dva_ocr.ocr.training.export import ExportError, compare_with_opencv, export_onnx
     from dva_ocr.ocr.training.train import TrainError
 
     if not args.checkpoint.is_file():
@@ -159,11 +159,14 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     try:
         result = export_onnx(args.checkpoint, args.onnx, opencv_layout=args.opencv_layout)
-    except TrainError as exc:
+        height = int(result.metadata["rec_height"])
+        cv_diff = compare_with_opencv(result.path, height)
+    except TrainError as exc:  # not a readable checkpoint
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    height = int(result.metadata["rec_height"])
-    cv_diff = compare_with_opencv(result.path, height)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     summary = {
         "onnx": str(result.path),
         "rec_height": height,

@@ -25,12 +25,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from dva_ocr.errors import DvaOcrError
 from dva_ocr.ocr.training.crnn import STRIDE, Crnn, describe
 from dva_ocr.ocr.training.train import load_model
 
 OPSET = 17
+PARITY_TOLERANCE = 1e-4  # max |difference| of probabilities between runtimes on the check batches
 INPUT_NAME = "x"
 OUTPUT_NAME = "probs"
+
+
+class ExportError(DvaOcrError):
+    """The model could not be exported, or the exported file does not behave like the checkpoint."""
 
 
 class _Probabilities(nn.Module):
@@ -72,7 +78,10 @@ def export_onnx(
     checkpoint: Path, out: Path, *, opencv_layout: bool = False, opset: int = OPSET, check: bool = True
 ) -> ExportResult:
     """Write ``out`` from ``checkpoint``; with ``check``, compare onnxruntime to PyTorch (raises if off)."""
-    import onnx  # the train extra's exporter dependency; imported here so the module loads without it
+    try:
+        import onnx  # the exporter's dependency (train extra); imported here so this module loads without it
+    except ImportError as exc:
+        raise ExportError("export-rec needs the onnx package: pip install -e '.[train]'") from exc
 
     model, ckpt = load_model(checkpoint)
     wrapper = _Probabilities(model, opencv_layout).eval()
@@ -111,8 +120,8 @@ def export_onnx(
     onnx.save(proto, str(tmp))
     os.replace(tmp, out)
     diff = compare_with_torch(model, out, opencv_layout) if check else float("nan")
-    if check and not diff < 1e-4:
-        raise RuntimeError(f"{out}: onnxruntime output differs from PyTorch by {diff:.2e}")
+    if check and not diff < PARITY_TOLERANCE:
+        raise ExportError(f"{out}: onnxruntime output differs from PyTorch by {diff:.2e}")
     return ExportResult(out, meta, diff)
 
 
@@ -130,7 +139,7 @@ def compare_with_torch(model: Crnn, path: Path, time_major: bool, seed: int = 0)
             want = model.probabilities(torch.from_numpy(x))
         want_np = (want.permute(1, 0, 2) if time_major else want).numpy()
         if got.shape != want_np.shape:
-            raise RuntimeError(f"{path}: ONNX output shape {got.shape}, PyTorch {want_np.shape}")
+            raise ExportError(f"{path}: ONNX output shape {got.shape}, PyTorch {want_np.shape}")
         worst = max(worst, float(np.abs(got - want_np).max()))
     return worst
 
@@ -141,15 +150,20 @@ def compare_with_opencv(path: Path, height: int, seed: int = 0) -> float:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    net = cv2.dnn.readNetFromONNX(str(path))
     rng = np.random.default_rng(seed)
     worst = 0.0
-    for n, width in ((1, 32), (1, 160), (2, 96), (1, 480)):
-        x = rng.uniform(-1, 1, (n, 3, height, width)).astype(np.float32)
-        net.setInput(x)
-        got = net.forward()
-        want = sess.run(None, {INPUT_NAME: x})[0]
-        if got.shape != want.shape:
-            raise RuntimeError(f"{path}: OpenCV DNN output shape {got.shape}, onnxruntime {want.shape}")
-        worst = max(worst, float(np.abs(got - want).max()))
+    try:
+        net = cv2.dnn.readNetFromONNX(str(path))
+        for n, width in ((1, 32), (1, 160), (2, 96), (1, 480)):
+            x = rng.uniform(-1, 1, (n, 3, height, width)).astype(np.float32)
+            net.setInput(x)
+            got = net.forward()
+            want = sess.run(None, {INPUT_NAME: x})[0]
+            if got.shape != want.shape:
+                raise ExportError(f"{path}: OpenCV DNN output shape {got.shape}, onnxruntime {want.shape}")
+            worst = max(worst, float(np.abs(got - want).max()))
+    except cv2.error as exc:
+        raise ExportError(f"{path}: OpenCV DNN {cv2.__version__} cannot run it: {exc}") from exc
+    if not worst < PARITY_TOLERANCE:
+        raise ExportError(f"{path}: OpenCV DNN output differs from onnxruntime by {worst:.2e}")
     return worst

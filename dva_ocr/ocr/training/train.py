@@ -150,7 +150,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise TrainError(f"{path}: not a readable checkpoint ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainError(f"{path}: not a readable train-rec checkpoint ({first[:160]})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise TrainError(f"{path}: not a dva-ocr CRNN checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt
