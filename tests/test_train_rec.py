@@ -256,3 +256,23 @@ def test_real_crops_are_mixed_in_and_bad_labels_are_reported(tmp_path: Path) -> 
     res = run_cli("train-rec", "--out", str(tmp_path / "run2"), "--real", str(labels), *args)
     assert res.returncode == 2
     assert "labels.tsv:1" in res.stderr and "missing.png does not exist" in res.stderr
+
+
+def test_exported_model_is_registered_and_reads_through_the_cli(
+    db, exported: dict[str, Path], tmp_path: Path
+):
+    """train-rec -> export-rec -> models add -> ocr --model: the whole custom-recogniser workflow."""
+    added = run_cli("models", "add", "digits-crnn", "--rec", str(exported["ntc"]))
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["params"]["rec"]["height"] == 32  # from the file's rec_height
+    lines = clean_lines(12, seed=23)
+    paths = []
+    for i, (_, img) in enumerate(lines):
+        path = tmp_path / f"line{i:02d}.png"
+        cv2.imwrite(str(path), img)  # clean_lines gives BGR crops, as TextRecognizer takes them
+        paths.append(str(path))
+    proc = run_cli("ocr", "--rec-only", "--model", "digits-crnn", "--json", *paths)
+    assert proc.returncode == 0, proc.stderr
+    read = [json.loads(x)["text"] for x in proc.stdout.splitlines()]
+    exact = sum(r == t for r, (t, _) in zip(read, lines, strict=True)) / len(lines)
+    assert exact >= MIN_EXACT, list(zip(read, [t for t, _ in lines], strict=True))
