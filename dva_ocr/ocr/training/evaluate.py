@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dva_ocr.evaluation.metrics import edit_distance  # one Levenshtein for the project
 from dva_ocr.ocr.models import RecParams
 from dva_ocr.ocr.recognition import TextRecognizer
 from dva_ocr.ocr.runtime import Session
@@ -42,16 +43,6 @@ class TorchSession:
                 return [self.model.probabilities(torch.from_numpy(inputs["x"])).numpy()]
         finally:
             self.model.train(was_training)
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 @dataclass(frozen=True)
