@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dva_ocr.db.models import Frame, Video, VideoStatus
+from dva_ocr.db.session import session_scope
 from dva_ocr.model_registry import get_or_create_model_version
 from dva_ocr.pipeline import build_video_tracks, save_frame_regions
 
@@ -53,3 +55,12 @@ def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
     # what finalizing does: the text tracks (searched by default) follow the regions
     video.tracks_count = build_video_tracks(s, video, video.model_version_id)
     return f
+
+
+def count_rows(model, **where) -> int:
+    """Rows of a table, optionally where columns equal the given values."""
+    with session_scope() as s:
+        q = select(func.count()).select_from(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return s.scalar(q)

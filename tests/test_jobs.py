@@ -6,10 +6,10 @@ import json
 import shutil
 
 import pytest
+from factories import count_rows
 from fastapi.testclient import TestClient
 from mediagen import Caption, make_video
 from runcli import run_cli
-from sqlalchemy import func, select
 
 from dva_ocr import jobs
 from dva_ocr import model_registry as reg
@@ -64,14 +64,6 @@ def copy_model(db, tmp_path):
     return "rec-copy"
 
 
-def _count(model, **where) -> int:
-    with session_scope() as s:
-        q = select(func.count()).select_from(model)
-        for k, v in where.items():
-            q = q.where(getattr(model, k) == v)
-        return s.scalar(q)
-
-
 def test_models_add_list_activate(db, tmp_path, copy_model):
     with session_scope() as s:
         names = {mv.name: n for mv, n in reg.list_models(s)}
@@ -109,7 +101,7 @@ def test_reprocess_keeps_old_results_compares_promotes_and_reruns_change_nothing
     two_media, copy_model, engines
 ):
     a, b = two_media
-    old_regions = _count(Region)
+    old_regions = count_rows(Region)
     with session_scope() as s:
         old_mv = s.get(Video, a).model_version_id
         job = jobs.create_job(s, copy_model, all_media=True)
@@ -125,9 +117,11 @@ def test_reprocess_keeps_old_results_compares_promotes_and_reruns_change_nothing
         assert p["frames_done"] == p["frames_total"] > 0 and p["rate_frames_s"] > 0 and p["eta_s"] is None
         new_mv = job.model_version_id
     # stored beside the old results; nothing was deleted
-    assert _count(Region, model_version_id=old_mv) == old_regions
-    assert _count(Region, model_version_id=new_mv) == old_regions  # same weights: same regions
-    assert _count(TextTrack, model_version_id=new_mv) == _count(TextTrack, model_version_id=old_mv) == 3
+    assert count_rows(Region, model_version_id=old_mv) == old_regions
+    assert count_rows(Region, model_version_id=new_mv) == old_regions  # same weights: same regions
+    assert (
+        count_rows(TextTrack, model_version_id=new_mv) == count_rows(TextTrack, model_version_id=old_mv) == 3
+    )
     # the comparison shows both, per media item
     with session_scope() as s:
         rows = jobs.compare(s, job_id)
@@ -136,7 +130,7 @@ def test_reprocess_keeps_old_results_compares_promotes_and_reruns_change_nothing
         (b, {"regions": 1, "tracks": 1, "words": 3}, {"regions": 1, "tracks": 1, "words": 3}),
     ]
     # running an item again, or a new job for what is missing, reads nothing more
-    before = _count(FrameOcr)
+    before = count_rows(FrameOcr)
     assert jobs.run_item(job_id, a, reader_for=engines) == "done"
     with session_scope() as s:
         again = jobs.create_job(s, copy_model, missing=True)
@@ -144,7 +138,7 @@ def test_reprocess_keeps_old_results_compares_promotes_and_reruns_change_nothing
         third = jobs.create_job(s, copy_model, media=[a])
         third_id = third.id
     assert jobs.run_item(third_id, a, reader_for=engines) == "done"
-    assert _count(FrameOcr) == before and _count(Region, model_version_id=new_mv) == old_regions
+    assert count_rows(FrameOcr) == before and count_rows(Region, model_version_id=new_mv) == old_regions
     # search follows each media item's active version: promote, and the new version answers
     with session_scope() as s:
         assert jobs.promote(s, job_id) == 2

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from factories import count_rows
 from mediagen import Caption, make_video
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dva_ocr.db.models import Frame, FrameOcr, Region, TextTrack, Video
 from dva_ocr.db.session import session_scope
@@ -16,14 +17,6 @@ def engine():
     from dva_ocr.ocr import OcrEngine
 
     return OcrEngine()
-
-
-def _count(model, **where) -> int:
-    with session_scope() as s:
-        q = select(func.count()).select_from(model)
-        for k, v in where.items():
-            q = q.where(getattr(model, k) == v)
-        return s.scalar(q)
 
 
 def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
@@ -42,7 +35,7 @@ def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
     with session_scope() as s:
         s.get(Video, vid).status = "processing"
     extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append)
-    assert _count(Frame, video_id=vid) == 4
+    assert count_rows(Frame, video_id=vid) == 4
     frame_ids = sorted({i for b in batches for i in b})
     assert len(frame_ids) == 1  # only the first frame needs reading
     with session_scope() as s:
@@ -50,15 +43,15 @@ def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
         assert (v.frames_skipped, v.frames_partial) == (3, 0)  # counted once despite the re-run
 
     n1 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
-    first = _count(Region, video_id=vid)
+    first = count_rows(Region, video_id=vid)
     assert n1 == first == 1
     n2 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
-    assert n2 == 1 and _count(Region, video_id=vid) == first
+    assert n2 == 1 and count_rows(Region, video_id=vid) == first
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.frames_ocr == 1  # the re-run did not count frames again
         assert v.status == "finalizing"
-    assert _count(FrameOcr) == 1
+    assert count_rows(FrameOcr) == 1
     assert finals == [vid]  # exactly one roll-up queued
     finalize_video(vid)
     finalize_video(vid)
