@@ -31,11 +31,9 @@ TERMINAL_ITEM = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
 CHUNK = 8  # frames read per engine call (and between cancellation checks)
 
 
-def _to_read(video_id: int) -> Any:
-    """Frames of a media item that OCR reads (not the unchanged ones)."""
-    return (Frame.video_id == video_id) & (
-        (Frame.bands.is_(None)) | (func.jsonb_array_length(Frame.bands) > 0)
-    )
+def _is_read() -> Any:
+    """Frames that OCR reads: in full (no bands) or in their bands; not the unchanged ones."""
+    return Frame.bands.is_(None) | (func.jsonb_array_length(Frame.bands) > 0)
 
 
 def select_media(
@@ -84,9 +82,7 @@ def create_job(
     totals = dict(
         session.execute(
             select(Frame.video_id, func.count(Frame.id))
-            .where(
-                Frame.video_id.in_(ids), (Frame.bands.is_(None)) | (func.jsonb_array_length(Frame.bands) > 0)
-            )
+            .where(Frame.video_id.in_(ids), _is_read())
             .group_by(Frame.video_id)
         ).all()
     )
@@ -141,7 +137,10 @@ def run_item(job_id: int, video_id: int, *, reader_for: Callable[[str], pipeline
                 already = exists().where(FrameOcr.frame_id == Frame.id, FrameOcr.model_version_id == mv_id)
                 frames = list(
                     s.scalars(
-                        select(Frame).where(_to_read(video_id), ~already).order_by(Frame.index).limit(CHUNK)
+                        select(Frame)
+                        .where(Frame.video_id == video_id, _is_read(), ~already)
+                        .order_by(Frame.index)
+                        .limit(CHUNK)
                     )
                 )
             if not frames:
