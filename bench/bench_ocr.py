@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import textgen  # noqa: E402
 
 from dva_ocr.ocr import OcrEngine  # noqa: E402
-from dva_ocr.ocr.models import DetParams, RecParams  # noqa: E402
+from dva_ocr.ocr.spec import DetParams, RecParams  # noqa: E402
 
 
 def _recall(truths: list[list[str]], texts: list[list[str]]) -> float:

@@ -139,8 +139,8 @@ def run_ours_in_process(video: Path, fps: float) -> tuple[int, float, float]:
 
 
 def ours_results(vid: int) -> tuple[dict, list[tuple[float, float, str]]]:
-    from dva_ocr.db.models import Video
     from dva_ocr.db.session import session_scope
+    from dva_ocr.db.tables import Video
     from dva_ocr.media_admin import tracks_of
 
     with session_scope() as s:

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.db.models import VideoStatus
     from dva_ocr.db.session import session_scope
+    from dva_ocr.db.tables import VideoStatus
     from dva_ocr.media_admin import export_media, get_video
 
     with session_scope() as s:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dva_ocr.db.models import Video, VideoStatus
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Video, VideoStatus
 
 TERMINAL = (VideoStatus.done, VideoStatus.failed)
 

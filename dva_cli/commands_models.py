@@ -147,7 +147,7 @@ def reprocess(args: argparse.Namespace) -> int:
 def _items(session, job_id: int) -> list[int]:
     from sqlalchemy import select
 
-    from dva_ocr.db.models import JobItem
+    from dva_ocr.db.tables import JobItem
 
     return list(
         session.scalars(select(JobItem.video_id).where(JobItem.job_id == job_id).order_by(JobItem.video_id))

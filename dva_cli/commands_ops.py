@@ -48,7 +48,7 @@ def migrate(args: argparse.Namespace) -> int:
     from dva_ocr.db.migrate import upgrade
     from dva_ocr.db.session import session_scope, wait_for_database
     from dva_ocr.model_registry import get_or_create_model_version
-    from dva_ocr.ocr.models import MODEL_NAME
+    from dva_ocr.ocr.spec import MODEL_NAME
     from dva_ocr.settings import get_settings
 
     s = get_settings()

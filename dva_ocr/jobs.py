@@ -19,8 +19,8 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dva_ocr import pipeline
-from dva_ocr.db.models import Frame, FrameOcr, Job, JobItem, JobStatus, Region, TextTrack, Video, VideoStatus
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, FrameOcr, Job, JobItem, JobStatus, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.filters import RegionFilter
 from dva_ocr.model_registry import get_or_create_model_version

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import Frame, Region, TextTrack, Video, VideoStatus
+from dva_ocr.db.tables import Frame, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media import storage
 from dva_ocr.media.probe import probe

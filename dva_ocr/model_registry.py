@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import ModelVersion, Video
+from dva_ocr.db.tables import ModelVersion, Video
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.settings import get_settings
 
@@ -37,7 +37,7 @@ def get_or_create_model_version(session: Session, name: str) -> ModelVersion:
     mv = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
     if mv is not None:
         return mv
-    from dva_ocr.ocr.models import MODEL_NAME
+    from dva_ocr.ocr.spec import MODEL_NAME
 
     if name != MODEL_NAME:
         known = ", ".join(session.scalars(select(ModelVersion.name).order_by(ModelVersion.id))) or MODEL_NAME
@@ -60,7 +60,7 @@ def model_files(mv_files: dict[str, Any]) -> dict[str, Path]:
 def engine_for(name: str, files: dict[str, Any], **engine_kwargs: Any) -> OcrEngine:
     """Build the engine a model version row describes; a file changed since registration is an error."""
     from dva_ocr.ocr import OcrEngine
-    from dva_ocr.ocr.models import file_sha256
+    from dva_ocr.ocr.spec import file_sha256
 
     paths = model_files(files)
     want = {f["role"]: f["sha256"] for f in files.get("files", [])}
@@ -78,7 +78,7 @@ def engine_for(name: str, files: dict[str, Any], **engine_kwargs: Any) -> OcrEng
 
 def default_model_name(session: Session) -> str:
     """The model version new media get: OCR_MODEL when set, else the active one, else the bundled one."""
-    from dva_ocr.ocr.models import MODEL_NAME
+    from dva_ocr.ocr.spec import MODEL_NAME
 
     return (
         get_settings().ocr_model
@@ -91,7 +91,7 @@ def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
     """An OcrEngine for the named model version (default: OCR_MODEL, else the bundled one, which needs
     no database)."""
     from dva_ocr.ocr import OcrEngine
-    from dva_ocr.ocr.models import MODEL_NAME
+    from dva_ocr.ocr.spec import MODEL_NAME
 
     name = name or get_settings().ocr_model or MODEL_NAME
     if name == MODEL_NAME:
@@ -114,7 +114,7 @@ def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
 
 def list_models(session: Session) -> list[tuple[ModelVersion, int]]:
     """Every model version with the number of media items it is active for; the bundled one included."""
-    from dva_ocr.ocr.models import MODEL_NAME
+    from dva_ocr.ocr.spec import MODEL_NAME
 
     get_or_create_model_version(session, MODEL_NAME)
     count = select(func.count(Video.id)).where(Video.model_version_id == ModelVersion.id).scalar_subquery()
@@ -156,7 +156,7 @@ def add_model(
 
     The files are checked (they load, the recogniser has a character set and reads a test line),
     then copied under MEDIA_ROOT/models/ by content hash, where every worker finds them."""
-    from dva_ocr.ocr.models import MODEL_NAME, file_sha256
+    from dva_ocr.ocr.spec import MODEL_NAME, file_sha256
 
     if not NAME_RE.match(name):
         raise DvaOcrError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (at most 100)")

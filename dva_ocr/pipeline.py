@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dva_ocr import tracks
-from dva_ocr.db.models import Frame, FrameOcr, ModelVersion, Region, TextTrack, Video, VideoStatus
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, FrameOcr, ModelVersion, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import MediaError
 from dva_ocr.filters import RegionFilter
 from dva_ocr.media import storage

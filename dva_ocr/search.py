@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import TS_CONFIG
+from dva_ocr.db.tables import TS_CONFIG
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import ApiToken, User
+from dva_ocr.db.tables import ApiToken, User
 from dva_ocr.errors import DvaOcrError, NotFound
 
 _hasher = PasswordHasher()

@@ -3,7 +3,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine
 
-from dva_ocr.db.models import Base
+from dva_ocr.db.tables import Base
 from dva_ocr.settings import get_settings
 
 config = context.config

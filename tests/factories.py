@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import Frame, Video, VideoStatus
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, Video, VideoStatus
 from dva_ocr.model_registry import get_or_create_model_version
 from dva_ocr.pipeline import build_video_tracks, save_frame_regions
 

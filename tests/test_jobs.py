@@ -13,10 +13,10 @@ from runcli import run_cli
 
 from dva_ocr import jobs
 from dva_ocr import model_registry as reg
-from dva_ocr.db.models import FrameOcr, Region, TextTrack, Video
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import FrameOcr, Region, TextTrack, Video
 from dva_ocr.errors import DvaOcrError
-from dva_ocr.ocr.models import DET_FILE, REC_FILE, model_dir
+from dva_ocr.ocr.spec import DET_FILE, REC_FILE, model_dir
 from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
 from dva_ocr.search import search
 from dva_ocr.users import create_user, issue_token

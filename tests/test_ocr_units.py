@@ -13,9 +13,9 @@ from PIL import Image
 from dva_ocr.ocr.crops import crop_quad
 from dva_ocr.ocr.detection import geometry, order_clockwise, postprocess
 from dva_ocr.ocr.engine import load_image
-from dva_ocr.ocr.models import DetParams, RecParams, model_spec
 from dva_ocr.ocr.recognition import ctc_decode, target_width
 from dva_ocr.ocr.runtime import Device, RuntimeUnavailableError, providers_for
+from dva_ocr.ocr.spec import DetParams, RecParams, model_spec
 
 CHARSET = ["", "a", "b", " "]  # blank, two letters, space (the PP-OCR layout)
 

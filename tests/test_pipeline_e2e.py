@@ -9,8 +9,8 @@ from mediagen import Caption, make_audio_only, make_corrupt, make_empty, make_vi
 from runcli import run_cli
 from sqlalchemy import select
 
-from dva_ocr.db.models import Video
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Video
 
 pytestmark = pytest.mark.slow
 

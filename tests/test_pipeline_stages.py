@@ -7,8 +7,8 @@ from factories import count_rows
 from mediagen import Caption, make_video
 from sqlalchemy import select
 
-from dva_ocr.db.models import Frame, FrameOcr, Region, TextTrack, Video
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, FrameOcr, Region, TextTrack, Video
 from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
 
 

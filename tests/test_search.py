@@ -74,7 +74,7 @@ def test_odd_syntax_never_raises(corpus, query):
 def test_only_the_media_items_current_model_version_is_searched(corpus):
     from factories import FakeRegion
 
-    from dva_ocr.db.models import Frame, ModelVersion
+    from dva_ocr.db.tables import Frame, ModelVersion
     from dva_ocr.pipeline import save_frame_regions
 
     with session_scope() as s:

@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw, ImageFont
 from runcli import ROOT, run_cli
 
 from dva_ocr.ocr.detection import normalise_into
-from dva_ocr.ocr.models import RecParams
 from dva_ocr.ocr.recognition import TextRecognizer, charset_from_metadata, ctc_decode, target_width
 from dva_ocr.ocr.runtime import OrtSession
+from dva_ocr.ocr.spec import RecParams
 from dva_ocr.ocr.training.crnn import CrnnConfig, LabelCodec, parse_charset
 from dva_ocr.ocr.training.evaluate import edit_distance
 from dva_ocr.ocr.training.synth import TextSource

@@ -29,8 +29,8 @@ from runcli import run_cli
 from sqlalchemy import select
 from textgen import word_recall
 
-from dva_ocr.db.models import Frame, Region, Video
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, Region, Video
 from dva_ocr.evaluation.metrics import normalised_edit_distance
 from dva_ocr.filters import RegionFilter
 from dva_ocr.media_admin import track_json, tracks_of

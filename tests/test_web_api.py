@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from mediagen import Caption, make_video
 from starlette.routing import Mount
 
-from dva_ocr.db.models import Frame, Region, Video
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, Region, Video
 from dva_ocr.users import create_user, issue_token
 from dva_ocr.web import create_app
 from dva_ocr.web.auth import PUBLIC_PATHS

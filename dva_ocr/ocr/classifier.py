@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 
 from dva_ocr.ocr.detection import normalise_into
-from dva_ocr.ocr.models import ClsParams
 from dva_ocr.ocr.runtime import Session
+from dva_ocr.ocr.spec import ClsParams
 
 
 class AngleClassifier:

@@ -11,8 +11,8 @@ import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
 
-from dva_ocr.ocr.models import DetParams
 from dva_ocr.ocr.runtime import Session
+from dva_ocr.ocr.spec import DetParams
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dva_ocr.media.images import read_image
 from dva_ocr.ocr.classifier import AngleClassifier
 from dva_ocr.ocr.crops import crop_quad
 from dva_ocr.ocr.detection import TextDetector
-from dva_ocr.ocr.models import MODEL_NAME, ClsParams, DetParams, ModelSpec, RecParams, model_spec
 from dva_ocr.ocr.recognition import RecResult, TextRecognizer
 from dva_ocr.ocr.runtime import Device, OrtSession, Session
+from dva_ocr.ocr.spec import MODEL_NAME, ClsParams, DetParams, ModelSpec, RecParams, model_spec
 from dva_ocr.ocr.words import recover_spaces
 
 ImageInput = np.ndarray | str | Path | Any  # Any: a PIL.Image.Image (PIL is imported lazily)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
-from dva_ocr.db.models import User
+from dva_ocr.db.tables import User
 from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
 from dva_ocr.search import search

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.models import User
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import User
 from dva_ocr.users import user_for_token
 
 PUBLIC_PATHS = {"/login", "/api/health"}

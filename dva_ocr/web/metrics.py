@@ -12,8 +12,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from dva_ocr.db.models import FrameOcr, Video, VideoStatus
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import FrameOcr, Video, VideoStatus
 from dva_ocr.web.auth import current_user
 from dva_ocr.web.status import queue_depths
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import jobs as reprocessing
 from dva_ocr import media_admin, model_registry
-from dva_ocr.db.models import TS_CONFIG, JobItem, Video, VideoStatus
+from dva_ocr.db.tables import TS_CONFIG, JobItem, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.search import Hit, search, split_terms
 from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token

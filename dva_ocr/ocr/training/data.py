@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from dva_ocr.ocr.detection import normalise_into
-from dva_ocr.ocr.models import RecParams
 from dva_ocr.ocr.recognition import target_width
+from dva_ocr.ocr.spec import RecParams
 from dva_ocr.ocr.training.crnn import MEAN, STD, LabelCodec, steps_for_width
 from dva_ocr.ocr.training.synth import LineRenderer, TextSource
 

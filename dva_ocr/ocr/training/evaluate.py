@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from dva_ocr.evaluation.metrics import edit_distance  # one Levenshtein for the project
-from dva_ocr.ocr.models import RecParams
 from dva_ocr.ocr.recognition import TextRecognizer
 from dva_ocr.ocr.runtime import Session
+from dva_ocr.ocr.spec import RecParams
 from dva_ocr.ocr.training.crnn import Crnn
 from dva_ocr.ocr.training.data import Sample
 
