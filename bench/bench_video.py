@@ -119,22 +119,17 @@ def run_ours_in_process(video: Path, fps: float) -> tuple[int, float, float]:
     """(media id, seconds, CPU seconds) of the pipeline stages called in this process, one OcrEngine."""
     from dva_ocr.db.session import session_scope
     from dva_ocr.ocr import OcrEngine
-    from dva_ocr.pipeline import IngestOptions, extract_video, finalize_video, ocr_frames, register_media
+    from dva_ocr.pipeline import IngestOptions, register_media
+    from dva_ocr.work import EXTRACT
+    from dva_ocr.work.inline import InlineQueue
 
     engine = OcrEngine()
     engine.batch([videogen.read_frame(video, 0.0)])  # warm-up, as a worker's first task would be
     cpu0 = _own_cpu()
     t0 = time.perf_counter()
     with session_scope() as s:
-        vid = register_media(s, video, IngestOptions(fps=fps)).video_id
-    finals: list[int] = []
-
-    def enqueue_ocr(video_id: int, ids: list[int]) -> None:
-        ocr_frames(video_id, ids, reader=engine, enqueue_finalize=finals.append)
-
-    extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append)
-    for v in finals:
-        finalize_video(v)
+        vid = register_media(s, video, IngestOptions(fps=fps)).media_id
+    InlineQueue(lambda _model: engine).send(EXTRACT, vid)  # every stage, in this process
     return vid, time.perf_counter() - t0, _own_cpu() - cpu0
 
 

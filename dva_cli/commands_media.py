@@ -77,8 +77,9 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def ingest(args: argparse.Namespace) -> int:
     from dva_ocr.filters import RegionFilter, parse_rect
-    from dva_ocr.pipeline import IngestOptions, register_media
-    from workers.tasks import enqueue_extract
+    from dva_ocr.pipeline import IngestOptions
+    from dva_ocr.work.submit import submit_file
+    from workers.tasks import queue
 
     if args.fps is not None and not 0 < args.fps <= 60:
         print("error: --fps must be above 0 and at most 60", file=sys.stderr)
@@ -99,13 +100,10 @@ def ingest(args: argparse.Namespace) -> int:
     options.sampler()  # bad values are reported before anything is stored
     items: list[tuple[Path, int]] = []
     for path in _expand(args.paths):
-        with session_scope() as s:
-            reg = register_media(s, path, options)
-        if reg.created:
-            enqueue_extract(reg.video_id)
-        elif not args.json:
-            print(f"{path}: already ingested as media {reg.video_id}", file=sys.stderr)
-        items.append((path, reg.video_id))
+        reg = submit_file(queue, path, options)
+        if not reg.created and not args.json:
+            print(f"{path}: already ingested as media {reg.media_id}", file=sys.stderr)
+        items.append((path, reg.media_id))
     if args.wait:
         _wait([vid for _, vid in items], quiet=args.json)
     failed = 0

@@ -130,28 +130,18 @@ def models_add(args: argparse.Namespace) -> int:
 
 def reprocess(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
-    from workers.tasks import enqueue_job_items
+    from dva_ocr.work.submit import submit_job
+    from workers.tasks import queue
 
     with session_scope() as s:
-        job = jobs.create_job(s, args.model, media=args.media, all_media=args.all, missing=args.missing)
+        job = submit_job(s, queue, args.model, media=args.media, all_media=args.all, missing=args.missing)
         job_id = job.id
-        items = _items(s, job_id)
-    enqueue_job_items(job_id, items)
+        items = jobs.item_media_ids(s, job_id)
     if not args.json:
         print(f"job {job_id}: {args.model} over {len(items)} media item(s)", file=sys.stderr)
     if args.wait:
         _follow(job_id, quiet=args.json)
     return _print_job(job_id, as_json=args.json)
-
-
-def _items(session, job_id: int) -> list[int]:
-    from sqlalchemy import select
-
-    from dva_ocr.db.tables import JobItem
-
-    return list(
-        session.scalars(select(JobItem.video_id).where(JobItem.job_id == job_id).order_by(JobItem.video_id))
-    )
 
 
 def _print_job(job_id: int, *, as_json: bool) -> int:
@@ -228,12 +218,11 @@ def jobs_cancel(args: argparse.Namespace) -> int:
 
 
 def jobs_retry(args: argparse.Namespace) -> int:
-    from dva_ocr import jobs
-    from workers.tasks import enqueue_job_items
+    from dva_ocr.work.submit import retry_job
+    from workers.tasks import queue
 
     with session_scope() as s:
-        ids = jobs.retry_job(s, args.job_id)
-    enqueue_job_items(args.job_id, ids)
+        ids = retry_job(s, queue, args.job_id)
     if not args.json:
         print(f"job {args.job_id}: {len(ids)} item(s) queued again", file=sys.stderr)
     return _print_job(args.job_id, as_json=args.json)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from dva_ocr.work.queues import QOCR, QUEUES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=migrate)
 
     p = sub.add_parser("worker", help="run a Celery worker for one queue")
-    p.add_argument("--queue", required=True, choices=["qextract", "qocr", "qdefault"])
+    p.add_argument("--queue", required=True, choices=QUEUES)
     p.add_argument("--gpu", type=int, default=None, metavar="N", help="pin this worker to GPU N (qocr)")
     p.add_argument(
         "--concurrency",
@@ -43,6 +45,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="migrate, then the web app and one worker per queue until Ctrl-C")
     p.set_defaults(func=up)
 
+    p = sub.add_parser(
+        "sweep",
+        help="find unfinished media with no task queued or running; queue them again or fail them",
+        description="What the qdefault worker runs every SWEEP_INTERVAL_S seconds, run once now.",
+    )
+    p.add_argument(
+        "--stuck-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="untouched this long counts as stuck (default: STUCK_AFTER_S)",
+    )
+    p.add_argument(
+        "--max-requeues",
+        type=int,
+        default=None,
+        help="queue again at most this often (default: SWEEP_MAX_REQUEUES)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per action and line")
+    p.set_defaults(func=sweep)
+
 
 def migrate(args: argparse.Namespace) -> int:
     from dva_ocr.db.migrate import upgrade
@@ -65,7 +88,7 @@ def worker(args: argparse.Namespace) -> int:
     if args.gpu is not None:
         os.environ["OCR_DEVICE"] = f"cuda:{args.gpu}"
     concurrency = args.concurrency or 1
-    if args.queue == "qocr" and args.concurrency is None and os.environ.get("OCR_DEVICE", "cpu") == "cpu":
+    if args.queue == QOCR and args.concurrency is None and os.environ.get("OCR_DEVICE", "cpu") == "cpu":
         # Measured (dva_ocr/ocr/MEASUREMENTS.md): on CPU, one process per core with one onnxruntime
         # thread each reads +23% more images/s than one process using every core.
         concurrency = os.cpu_count() or 1
@@ -96,10 +119,10 @@ def web(args: argparse.Namespace) -> int:
 
     from dva_ocr.settings import get_settings
     from dva_ocr.web import create_app
-    from workers.tasks import enqueue_extract, enqueue_job_items
+    from workers.tasks import queue
 
     s = get_settings()
-    app = create_app(settings=s, enqueue_extract=enqueue_extract, enqueue_job_items=enqueue_job_items)
+    app = create_app(settings=s, queue=queue)
     uvicorn.run(
         app, host=args.host or s.web_host, port=args.port or s.web_port, log_level="info", proxy_headers=True
     )
@@ -125,12 +148,30 @@ def createuser(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from dva_ocr.pipeline.sweep import sweep_stuck
+    from workers.tasks import queue
+
+    actions = sweep_stuck(queue, stale_after_s=args.stuck_after, max_requeues=args.max_requeues)
+    for a in actions:
+        if args.json:
+            print(json.dumps(a.to_json(), ensure_ascii=False))
+        else:
+            job = f" of job {a.job_id}" if a.job_id else ""
+            print(f"{a.kind.replace('_', ' ')} {a.media_id}{job} ({a.was}): {a.action}: {a.message}")
+    if not actions and not args.json:
+        print("nothing is stuck", file=sys.stderr)
+    return 0
+
+
 def up(args: argparse.Namespace) -> int:
     rc = migrate(args)
     if rc:
         return rc
     procs: dict[str, subprocess.Popen] = {}
-    for queue in ("qextract", "qocr", "qdefault"):
+    for queue in QUEUES:
         procs[queue] = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue])
     procs["web"] = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "web"])
     from dva_ocr.settings import get_settings

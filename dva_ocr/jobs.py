@@ -18,22 +18,19 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from dva_ocr import pipeline
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, Job, JobItem, JobStatus, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.filters import RegionFilter
 from dva_ocr.model_registry import get_or_create_model_version
+from dva_ocr.pipeline import read_and_store, rebuild_tracks
+from dva_ocr.pipeline.contracts import Reader
+from dva_ocr.pipeline.rows import frames_read_by, is_read, unread_frames
 
 log = logging.getLogger(__name__)
 
 TERMINAL_ITEM = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
 CHUNK = 8  # frames read per engine call (and between cancellation checks)
-
-
-def _is_read() -> Any:
-    """Frames that OCR reads: in full (no bands) or in their bands; not the unchanged ones."""
-    return Frame.bands.is_(None) | (func.jsonb_array_length(Frame.bands) > 0)
 
 
 def select_media(
@@ -82,7 +79,7 @@ def create_job(
     totals = dict(
         session.execute(
             select(Frame.video_id, func.count(Frame.id))
-            .where(Frame.video_id.in_(ids), _is_read())
+            .where(Frame.video_id.in_(ids), is_read())
             .group_by(Frame.video_id)
         ).all()
     )
@@ -107,11 +104,18 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def run_item(job_id: int, video_id: int, *, reader_for: Callable[[str], pipeline.Reader]) -> str:
+def item_media_ids(session: Session, job_id: int) -> list[int]:
+    """The media ids of a job's items, in order."""
+    return list(
+        session.scalars(select(JobItem.video_id).where(JobItem.job_id == job_id).order_by(JobItem.video_id))
+    )
+
+
+def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader]) -> str:
     """Read one media item with the job's model version; returns the item's final status."""
     with session_scope() as s:
         job = s.get(Job, job_id)
-        item = s.get(JobItem, (job_id, video_id))
+        item = s.get(JobItem, (job_id, media_id))
         if job is None or item is None:
             return "gone"
         if job.status == JobStatus.cancelled:
@@ -126,63 +130,41 @@ def run_item(job_id: int, video_id: int, *, reader_for: Callable[[str], pipeline
             job.status = JobStatus.running
             job.started_at = func.now()
         mv_id, model = job.model_version_id, job.model_version.name
-        video = s.get(Video, video_id)
+        video = s.get(Video, media_id)
         keep = RegionFilter.from_json(video.filters if video else {}).keep
     try:
         reader = reader_for(model)
         while True:
             with session_scope() as s:
                 if s.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.cancelled:
-                    return _finish_item(job_id, video_id, JobStatus.cancelled)
-                already = exists().where(FrameOcr.frame_id == Frame.id, FrameOcr.model_version_id == mv_id)
-                frames = list(
-                    s.scalars(
-                        select(Frame)
-                        .where(Frame.video_id == video_id, _is_read(), ~already)
-                        .order_by(Frame.index)
-                        .limit(CHUNK)
-                    )
-                )
+                    return _finish_item(job_id, media_id, JobStatus.cancelled)
+                frames = unread_frames(s, media_id, mv_id, CHUNK)
             if not frames:
                 break
-            found, per_frame_ms = pipeline.read_frames(frames, reader, keep)
-            with session_scope() as s:
-                for frame, regions in zip(frames, found, strict=True):
-                    pipeline.save_frame_regions(s, frame, mv_id, regions, per_frame_ms)
-                s.execute(
-                    update(JobItem)
-                    .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
-                    .values(frames_done=_frames_read(video_id, mv_id))
-                )
-        with session_scope() as s:
-            video = s.get(Video, video_id, with_for_update=True)
-            if video is not None:
-                pipeline.build_video_tracks(s, video, mv_id)
-            s.execute(
-                update(JobItem)
-                .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
-                .values(frames_done=_frames_read(video_id, mv_id))
-            )
-        return _finish_item(job_id, video_id, JobStatus.done)
+            read_and_store(frames, reader, mv_id, keep)
+            _count_item_frames(job_id, media_id, mv_id)
+        rebuild_tracks(media_id, mv_id)
+        _count_item_frames(job_id, media_id, mv_id)
+        return _finish_item(job_id, media_id, JobStatus.done)
     except Exception as exc:
-        log.exception("job %s: media %s failed", job_id, video_id)
-        return _finish_item(job_id, video_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
+        log.exception("job %s: media %s failed", job_id, media_id)
+        return _finish_item(job_id, media_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
 
 
-def _frames_read(video_id: int, mv_id: int) -> Any:
-    return (
-        select(func.count(FrameOcr.frame_id))
-        .join(Frame, Frame.id == FrameOcr.frame_id)
-        .where(Frame.video_id == video_id, FrameOcr.model_version_id == mv_id)
-        .scalar_subquery()
-    )
-
-
-def _finish_item(job_id: int, video_id: int, status: str, error: str | None = None) -> str:
+def _count_item_frames(job_id: int, media_id: int, mv_id: int) -> None:
     with session_scope() as s:
         s.execute(
             update(JobItem)
-            .where(JobItem.job_id == job_id, JobItem.video_id == video_id)
+            .where(JobItem.job_id == job_id, JobItem.video_id == media_id)
+            .values(frames_done=frames_read_by(media_id, mv_id))
+        )
+
+
+def _finish_item(job_id: int, media_id: int, status: str, error: str | None = None) -> str:
+    with session_scope() as s:
+        s.execute(
+            update(JobItem)
+            .where(JobItem.job_id == job_id, JobItem.video_id == media_id)
             .values(status=status, error=error and error[:2000], finished_at=func.now())
         )
         job = s.get(Job, job_id, with_for_update=True)
@@ -345,3 +327,8 @@ def promote(session: Session, job_id: int) -> int:
     )
     job.promoted_at = func.now()
     return len(ids)
+
+
+def fail_item(job_id: int, media_id: int, message: str) -> None:
+    """Record a job item as failed (a task that gave up on it)."""
+    _finish_item(job_id, media_id, JobStatus.failed, message)

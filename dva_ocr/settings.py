@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     ocr_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
     sample_fps: float = Field(default=1.0, gt=0, le=60)
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
+    task_max_retries: int = Field(default=5, ge=0, description="retries of a task hit by a database hiccup")
+    task_retry_backoff_max_s: int = Field(default=600, ge=1, description="longest wait between retries")
+    stuck_after_s: float = Field(
+        default=600, gt=0, description="unfinished work untouched this long with no task is stuck"
+    )
+    sweep_interval_s: float = Field(default=60, ge=0, description="how often the sweep runs; 0 = never")
+    sweep_max_requeues: int = Field(default=2, ge=0, description="times stuck work is queued again")
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     upload_max_bytes: int = Field(default=8 << 30, gt=0, description="largest accepted upload (bytes)")

@@ -17,10 +17,12 @@ from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import FrameOcr, Region, TextTrack, Video
 from dva_ocr.errors import DvaOcrError
 from dva_ocr.ocr.spec import DET_FILE, REC_FILE, model_dir
-from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
+from dva_ocr.pipeline import register_media
 from dva_ocr.search import search
 from dva_ocr.users import create_user, issue_token
 from dva_ocr.web import create_app
+from dva_ocr.work import EXTRACT, REPROCESS_ITEM, RecordingQueue
+from dva_ocr.work.inline import InlineQueue
 
 CAPTIONS = [Caption("Harbour lights festival", 0, 2), Caption("Platform nine departures", 3, 5, y=500)]
 
@@ -39,11 +41,12 @@ def engines():
 
 
 def _ingest(path, reader_for) -> int:
+    """Ingest a file through the real stages, run in this process one after the other."""
     with session_scope() as s:
-        vid = register_media(s, path).video_id
-    ids: list[int] = []
-    extract_video(vid, enqueue_ocr=lambda _, batch: ids.extend(batch), enqueue_finalize=lambda _: None)
-    ocr_frames(vid, ids, reader=reader_for("ppocrv4"), enqueue_finalize=finalize_video)
+        vid = register_media(s, path).media_id
+    InlineQueue(lambda name: reader_for(name or "ppocrv4")).send(EXTRACT, vid)
+    with session_scope() as s:
+        assert s.get(Video, vid).status == "done"
     return vid
 
 
@@ -179,8 +182,8 @@ def test_cancel_and_retry(two_media, copy_model, engines):
 
 def test_jobs_api_and_pages(two_media, copy_model):
     a, _ = two_media
-    queued: list[tuple[int, list[int]]] = []
-    app = create_app(enqueue_extract=lambda _: None, enqueue_job_items=lambda j, ids: queued.append((j, ids)))
+    queued = RecordingQueue()
+    app = create_app(queue=queued)
     with session_scope() as s:
         user = create_user(session=s, name="ana", password="correct horse", is_admin=True)
         _, token = issue_token(session=s, user=user, name="tests")
@@ -190,7 +193,8 @@ def test_jobs_api_and_pages(two_media, copy_model):
     made = client.post("/api/jobs", json={"model": copy_model, "media": [a]})
     assert made.status_code == 201, made.text
     job = made.json()
-    assert queued == [(job["id"], [a])] and job["progress"]["total"] == 1 and job["status"] == "queued"
+    assert [s.args for s in queued.sent if s.task == REPROCESS_ITEM] == [(job["id"], a)]
+    assert job["progress"]["total"] == 1 and job["status"] == "queued"
     assert client.get(f"/api/jobs/{job['id']}").json()["progress"]["queued"] == 1
     assert client.post("/api/jobs", json={"model": "nope", "all": True}).status_code == 404
     assert client.post("/api/jobs", json={"model": copy_model}).status_code == 400

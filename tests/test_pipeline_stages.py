@@ -10,6 +10,7 @@ from sqlalchemy import select
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, Region, TextTrack, Video
 from dva_ocr.pipeline import extract_video, finalize_video, ocr_frames, register_media
+from dva_ocr.work import FINALIZE, RecordingQueue
 
 
 @pytest.fixture(scope="module")
@@ -23,36 +24,32 @@ def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
     # one caption on screen for the whole clip: frame 0 is read, frames 1-3 repeat it unchanged
     video = make_video(tmp_path / "v.mp4", [Caption("Harbour lights festival", 0, 4)], duration=4)
     with session_scope() as s:
-        vid = register_media(s, video).video_id
-    batches: list[list[int]] = []
-    finals: list[int] = []
-
-    def enqueue_ocr(video_id: int, ids: list[int]) -> None:
-        batches.append(ids)
+        vid = register_media(s, video).media_id
+    queue = RecordingQueue()
 
     # extraction delivered twice (a worker died after finishing it): same frames, not twice as many
-    assert extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append) == 4
+    assert extract_video(vid, queue=queue) == 4
     with session_scope() as s:
         s.get(Video, vid).status = "processing"
-    extract_video(vid, enqueue_ocr=enqueue_ocr, enqueue_finalize=finals.append)
+    extract_video(vid, queue=queue)
     assert count_rows(Frame, video_id=vid) == 4
-    frame_ids = sorted({i for b in batches for i in b})
+    frame_ids = sorted({i for b in queue.frame_batches() for i in b})
     assert len(frame_ids) == 1  # only the first frame needs reading
     with session_scope() as s:
         v = s.get(Video, vid)
         assert (v.frames_skipped, v.frames_partial) == (3, 0)  # counted once despite the re-run
 
-    n1 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
+    n1 = ocr_frames(vid, frame_ids, reader=engine, queue=queue)
     first = count_rows(Region, video_id=vid)
     assert n1 == first == 1
-    n2 = ocr_frames(vid, frame_ids, reader=engine, enqueue_finalize=finals.append)
+    n2 = ocr_frames(vid, frame_ids, reader=engine, queue=queue)
     assert n2 == 1 and count_rows(Region, video_id=vid) == first
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.frames_ocr == 1  # the re-run did not count frames again
         assert v.status == "finalizing"
     assert count_rows(FrameOcr) == 1
-    assert finals == [vid]  # exactly one roll-up queued
+    assert queue.ids_sent(FINALIZE) == [vid]  # exactly one roll-up queued
     finalize_video(vid)
     finalize_video(vid)
     with session_scope() as s:
@@ -71,29 +68,30 @@ def test_registering_the_same_content_twice_is_one_media_item(db, tmp_path):
         first = register_media(s, video)
     with session_scope() as s:
         second = register_media(s, copy)
-    assert first.created and not second.created and first.video_id == second.video_id
+    assert first.created and not second.created and first.media_id == second.media_id
 
 
 def test_a_failed_item_registered_again_runs_again(db, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"")
     with session_scope() as s:
-        vid = register_media(s, bad).video_id
-    extract_video(vid, enqueue_ocr=lambda *a: None, enqueue_finalize=lambda *a: None)
+        vid = register_media(s, bad).media_id
+    extract_video(vid, queue=RecordingQueue())
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.status == "failed" and "empty" in v.error
     with session_scope() as s:
         again = register_media(s, bad)
-    assert again.created and again.video_id == vid
+    assert again.created and again.media_id == vid
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.status == "queued" and v.error is None
 
 
 def test_stages_for_a_deleted_video_do_nothing(db):
-    assert extract_video(999, enqueue_ocr=lambda *a: None, enqueue_finalize=lambda *a: None) == 0
-    assert ocr_frames(999, [1, 2], reader=None, enqueue_finalize=lambda *a: None) == 0
+    queue = RecordingQueue()
+    assert extract_video(999, queue=queue) == 0
+    assert ocr_frames(999, [1, 2], reader=None, queue=queue) == 0  # type: ignore[arg-type]
     finalize_video(999)
 
 
@@ -105,10 +103,12 @@ def test_an_image_is_one_frame_media(db, engine, tmp_path):
     path = tmp_path / "poster.png"
     Image.fromarray(image).save(path)
     with session_scope() as s:
-        vid = register_media(s, path).video_id
-    batches: list[list[int]] = []
-    assert extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=print) == 1
-    ocr_frames(vid, batches[0], reader=engine, enqueue_finalize=finalize_video)
+        vid = register_media(s, path).media_id
+    queue = RecordingQueue()
+    assert extract_video(vid, queue=queue) == 1
+    ocr_frames(vid, queue.frame_batches()[0], reader=engine, queue=queue)
+    assert queue.ids_sent(FINALIZE) == [vid]
+    finalize_video(vid)
     with session_scope() as s:
         v = s.get(Video, vid)
         assert (v.media_type, v.status, v.frames_ocr, v.duration) == ("image", "done", 1, None)
@@ -127,11 +127,11 @@ def test_a_task_that_breaks_fails_its_video_with_the_reason_and_returns(db, tmp_
 
     video = make_video(tmp_path / "v.mp4", [Caption("Harbour", 0, 1)], duration=2)
     with session_scope() as s:
-        vid = register_media(s, video).video_id
-    batches: list[list[int]] = []
-    extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=print)
+        vid = register_media(s, video).media_id
+    queue = RecordingQueue()
+    extract_video(vid, queue=queue)
     monkeypatch.setattr(tasks, "get_reader", lambda model=None: BrokenReader())
-    assert tasks.ocr_frames(vid, batches[0]) == 0  # the Celery task body, run in this process
+    assert tasks.ocr_frames(vid, queue.frame_batches()[0]) == 0  # the Celery task body, run in this process
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.status == "failed"

@@ -36,6 +36,7 @@ from dva_ocr.filters import RegionFilter
 from dva_ocr.media_admin import track_json, tracks_of
 from dva_ocr.pipeline import IngestOptions, extract_video, finalize_video, ocr_frames, register_media
 from dva_ocr.tracks import FrameRec, Reading, build_tracks, iou
+from dva_ocr.work import FINALIZE, RecordingQueue
 
 MATCH = 0.8  # character accuracy at which a track counts as a reading of a truth line
 EPS = 1e-6
@@ -89,13 +90,12 @@ def process(path: Path, engine, options: IngestOptions | None = None) -> Process
     with session_scope() as s:
         reg = register_media(s, path, options)
     assert reg.created, f"{path.name}: content already registered; make a distinct copy"
-    vid = reg.video_id
-    batches: list[list[int]] = []
-    finals: list[int] = []
-    extract_video(vid, enqueue_ocr=lambda _v, ids: batches.append(ids), enqueue_finalize=finals.append)
-    for ids in batches:
-        ocr_frames(vid, ids, reader=engine, enqueue_finalize=finals.append)
-    assert finals == [vid], "exactly one roll-up is queued"
+    vid = reg.media_id
+    queue = RecordingQueue()
+    extract_video(vid, queue=queue)
+    for ids in queue.frame_batches():
+        ocr_frames(vid, ids, reader=engine, queue=queue)
+    assert queue.ids_sent(FINALIZE) == [vid], "exactly one roll-up is queued"
     finalize_video(vid)
     with session_scope() as s:
         v = s.get(Video, vid)
@@ -425,7 +425,7 @@ def client(db):
     from dva_ocr.users import create_user, issue_token
     from dva_ocr.web import create_app
 
-    app = create_app(enqueue_extract=lambda _id: None)
+    app = create_app(queue=RecordingQueue())
     with session_scope() as s:
         user = create_user(session=s, name="ana", password="correct horse", is_admin=True)
         _, token = issue_token(session=s, user=user, name="tests")

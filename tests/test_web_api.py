@@ -16,16 +16,17 @@ from dva_ocr.db.tables import Frame, Region, Video
 from dva_ocr.users import create_user, issue_token
 from dva_ocr.web import create_app
 from dva_ocr.web.auth import PUBLIC_PATHS
+from dva_ocr.work import EXTRACT, RecordingQueue
 
 
 @pytest.fixture()
-def queued() -> list[int]:
-    return []
+def queued() -> RecordingQueue:
+    return RecordingQueue()
 
 
 @pytest.fixture()
 def app(db, queued):
-    return create_app(enqueue_extract=queued.append)
+    return create_app(queue=queued)
 
 
 @pytest.fixture()
@@ -106,13 +107,13 @@ def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
     assert res.status_code == 201, res.text
     body = res.json()
     media_id = body["id"]
-    assert body["created"] and queued == [media_id]
+    assert body["created"] and queued.ids_sent(EXTRACT) == [media_id]
     assert body["media"]["name"] == "clip.mp4" and body["media"]["sample_fps"] == 2.0
     assert body["media"]["status"] == "queued"
     # the same bytes again: the same item, nothing queued twice
     with video.open("rb") as f:
         again = client.post("/api/media", files={"file": ("copy.mp4", f, "video/mp4")}).json()
-    assert again["id"] == media_id and not again["created"] and queued == [media_id]
+    assert again["id"] == media_id and not again["created"] and queued.ids_sent(EXTRACT) == [media_id]
 
     listed = client.get("/api/media").json()["items"]
     assert [m["id"] for m in listed] == [media_id]
@@ -138,11 +139,11 @@ def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
         assert s.query(Video).count() == 0
 
 
-def _small_limit_client(client, limit: int, queued: list[int]) -> TestClient:
+def _small_limit_client(client, limit: int, queued: RecordingQueue) -> TestClient:
     from dva_ocr.settings import get_settings
 
     settings = get_settings().model_copy(update={"upload_max_bytes": limit})
-    return TestClient(create_app(settings=settings, enqueue_extract=queued.append), headers=client.headers)
+    return TestClient(create_app(settings=settings, queue=queued), headers=client.headers)
 
 
 def test_uploads_that_are_not_media_or_too_large_are_refused(client, queued):
@@ -158,7 +159,7 @@ def test_uploads_that_are_not_media_or_too_large_are_refused(client, queued):
     # declared too large: refused before the body is read
     res = small.post("/api/media", files={"file": ("big.mp4", io.BytesIO(b"x" * 200_000), "video/mp4")})
     assert res.status_code == 413 and res.json()["error"] == "larger than the upload limit of 0 MiB"
-    assert queued == []
+    assert queued.sent == []
     assert client.get("/api/media").json()["items"] == []
 
 
@@ -209,7 +210,7 @@ def test_retry_requeues_only_failed_items(client, queued):
         v.error = "not a video"
         vid = v.id
     res = client.post(f"/api/media/{vid}/retry")
-    assert res.status_code == 200 and res.json()["status"] == "queued" and queued == [vid]
+    assert res.status_code == 200 and res.json()["status"] == "queued" and queued.ids_sent(EXTRACT) == [vid]
     assert client.post(f"/api/media/{vid}/retry").status_code == 400  # now queued, not failed
 
 

@@ -24,11 +24,9 @@ def _csrf(html: str) -> str:
 @pytest.fixture()
 def app(db):
     from dva_ocr.web import create_app
+    from dva_ocr.work import RecordingQueue
 
-    queued: list[int] = []
-    app = create_app(enqueue_extract=queued.append)
-    app.state.queued = queued
-    return app
+    return create_app(queue=RecordingQueue())
 
 
 @pytest.fixture()

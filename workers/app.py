@@ -1,4 +1,5 @@
-"""The Celery app: configured from dva-ocr settings, three queues, hardened defaults."""
+"""The Celery app: configured from dva-ocr settings, the queues and routes of ``dva_ocr.work``,
+hardened defaults."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from celery import Celery
 from kombu import Queue
 
 from dva_ocr.settings import get_settings
-
-QUEUES = ("qextract", "qocr", "qdefault")
+from dva_ocr.work.queues import QDEFAULT, QUEUES, TASKS
 
 
 def make_app() -> Celery:
@@ -22,13 +22,9 @@ def make_app() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_track_started=True,
-        task_default_queue="qdefault",
+        task_default_queue=QDEFAULT,
         task_queues=[Queue(q, routing_key=q) for q in QUEUES],
-        task_routes={
-            "dva_ocr.extract_video": {"queue": "qextract"},
-            "dva_ocr.ocr_frames": {"queue": "qocr"},
-            "dva_ocr.finalize_video": {"queue": "qdefault"},
-        },
+        task_routes={t.name: {"queue": t.queue} for t in TASKS},
         # A long video's extract task runs for as long as ffmpeg decodes: give it hours.
         task_time_limit=6 * 3600,
         task_soft_time_limit=6 * 3600 - 60,

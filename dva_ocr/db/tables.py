@@ -88,6 +88,9 @@ class Video(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when a stage last wrote to it (the stuck-work sweep looks at unfinished items not touched lately)
+    touched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    requeues: Mapped[int] = mapped_column(Integer, default=0)  # times the sweep queued it again
 
     model_version: Mapped[ModelVersion] = relationship()
 

@@ -11,7 +11,9 @@ from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
 from dva_ocr.search import search
 from dva_ocr.web.auth import current_user, get_db
+from dva_ocr.web.deps import get_queue
 from dva_ocr.web.status import health
+from dva_ocr.work import WorkQueue, submit
 
 router = APIRouter(prefix="/api")
 protected = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
@@ -39,6 +41,7 @@ def upload_media(
     roi: list[str] = Form([], description="keep only text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     ignore: list[str] = Form([], description="drop text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     db: Session = Depends(get_db),
+    queue: WorkQueue = Depends(get_queue),
 ) -> dict:
     settings = request.app.state.settings
     options = IngestOptions(
@@ -53,13 +56,10 @@ def upload_media(
             ignore=tuple(parse_rect(r) for r in ignore if r.strip()),
         ),
     )
-    up = media_admin.save_upload(
-        db, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, options=options
+    up = submit.submit_upload(
+        db, queue, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, options=options
     )
-    db.commit()
-    if up.registered.created:
-        request.app.state.enqueue_extract(up.registered.video_id)
-    video = media_admin.get_video(db, up.registered.video_id)
+    video = media_admin.get_video(db, up.registered.media_id)
     return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
 
 
@@ -83,11 +83,8 @@ def delete_media(media_id: int, db: Session = Depends(get_db)) -> None:
 
 
 @protected.post("/media/{media_id}/retry")
-def retry_media(media_id: int, request: Request, db: Session = Depends(get_db)) -> dict:
-    video = media_admin.retry_video(db, media_id)
-    db.commit()
-    request.app.state.enqueue_extract(video.id)
-    return media_admin.media_json(video)
+def retry_media(media_id: int, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
+    return media_admin.media_json(submit.retry_media(db, queue, media_id))
 
 
 @protected.get("/media/{media_id}/regions")

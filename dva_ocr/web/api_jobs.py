@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from dva_ocr import jobs
 from dva_ocr import model_registry as reg
 from dva_ocr.web.auth import current_user, get_db
+from dva_ocr.web.deps import get_queue
+from dva_ocr.work import WorkQueue, submit
 
 router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
 
@@ -37,11 +39,10 @@ class JobRequest(BaseModel):
 
 
 @router.post("/jobs", status_code=201)
-def create_job(body: JobRequest, request: Request, db: Session = Depends(get_db)) -> dict:
-    job = jobs.create_job(db, body.model, media=body.media, all_media=body.all, missing=body.missing)
-    items = [i for (i,) in db.query(jobs.JobItem.video_id).filter(jobs.JobItem.job_id == job.id)]
-    db.commit()
-    request.app.state.enqueue_job_items(job.id, items)
+def create_job(
+    body: JobRequest, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)
+) -> dict:
+    job = submit.submit_job(db, queue, body.model, media=body.media, all_media=body.all, missing=body.missing)
     return jobs.job_json(db, job)
 
 
@@ -63,10 +64,8 @@ def cancel_job(job_id: int, db: Session = Depends(get_db)) -> dict:
 
 
 @router.post("/jobs/{job_id}/retry")
-def retry_job(job_id: int, request: Request, db: Session = Depends(get_db)) -> dict:
-    ids = jobs.retry_job(db, job_id)
-    db.commit()
-    request.app.state.enqueue_job_items(job_id, ids)
+def retry_job(job_id: int, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
+    submit.retry_job(db, queue, job_id)
     return jobs.job_json(db, jobs.get_job(db, job_id))
 
 

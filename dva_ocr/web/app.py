@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -17,27 +16,29 @@ from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
 from dva_ocr.web import api, api_jobs, files, metrics, pages
 from dva_ocr.web.auth import LoginRequired
+from dva_ocr.work.queues import Sent, Task, WorkQueue
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 
-def _not_configured(*_: object) -> None:
-    raise RuntimeError("this app was created without a queue: pass enqueue_* to create_app")
+class NoQueue:
+    """The queue of an app created without one: submitting work is an error, not a silent no-op."""
+
+    def send(self, task: Task, *args: int | list[int]) -> None:
+        raise RuntimeError(f"this app was created without a work queue; cannot queue {task.name}")
+
+    def pending(self) -> list[Sent]:
+        return []
 
 
-def create_app(
-    *,
-    settings: Settings | None = None,
-    enqueue_extract: Callable[[int], None] | None = None,
-    enqueue_job_items: Callable[[int, list[int]], None] | None = None,
-) -> FastAPI:
-    """The app; ``enqueue_*`` queue work by task name (workers.tasks), tests pass recorders."""
+def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = None) -> FastAPI:
+    """The app; ``queue`` is where it submits work (``workers.queue.CeleryQueue`` in a deployment,
+    a ``dva_ocr.work.RecordingQueue`` in tests)."""
     settings = settings or get_settings()
     app = FastAPI(title="dva-ocr", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
-    app.state.enqueue_extract = enqueue_extract or _not_configured
-    app.state.enqueue_job_items = enqueue_job_items or _not_configured
+    app.state.queue = queue or NoQueue()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import jobs as reprocessing
 from dva_ocr import media_admin, model_registry
-from dva_ocr.db.tables import TS_CONFIG, JobItem, Video, VideoStatus
+from dva_ocr.db.tables import TS_CONFIG, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
 from dva_ocr.search import Hit, search, split_terms
 from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token
 from dva_ocr.web import status
 from dva_ocr.web.auth import CSRF_FIELD, csrf_token, current_user, get_db
+from dva_ocr.web.deps import get_queue
+from dva_ocr.work import WorkQueue, submit
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 router = APIRouter()
@@ -355,18 +357,17 @@ def reprocess(
     scope: str = Form("missing"),
     media_ids: str = Form(""),
     db: Session = Depends(get_db),
+    queue: WorkQueue = Depends(get_queue),
 ) -> Response:
     ids = [int(x) for x in media_ids.replace(",", " ").split() if x.isdigit()]
-    job = reprocessing.create_job(
+    job = submit.submit_job(
         db,
+        queue,
         model,
         media=ids if scope == "media" else None,
         all_media=scope == "all",
         missing=scope == "missing",
     )
-    items = [item.video_id for item in db.scalars(select(JobItem).where(JobItem.job_id == job.id))]
-    db.commit()
-    request.app.state.enqueue_job_items(job.id, items)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -386,13 +387,17 @@ def job_page(request: Request, job_id: int, db: Session = Depends(get_db)) -> HT
 
 
 @pages.post("/jobs/{job_id}/{action}")
-def job_action(request: Request, job_id: int, action: str, db: Session = Depends(get_db)) -> Response:
+def job_action(
+    request: Request,
+    job_id: int,
+    action: str,
+    db: Session = Depends(get_db),
+    queue: WorkQueue = Depends(get_queue),
+) -> Response:
     if action == "cancel":
         reprocessing.cancel_job(db, job_id)
     elif action == "retry":
-        ids = reprocessing.retry_job(db, job_id)
-        db.commit()
-        request.app.state.enqueue_job_items(job_id, ids)
+        submit.retry_job(db, queue, job_id)
     elif action == "promote":
         reprocessing.promote(db, job_id)
     else:

@@ -9,8 +9,9 @@ from sqlalchemy import text
 
 from dva_ocr.db.session import get_engine
 from dva_ocr.settings import get_settings
+from dva_ocr.work.queues import QUEUES
 
-QUEUES = ("qextract", "qocr", "qdefault")
+__all__ = ["QUEUES", "health", "queue_depths", "workers_alive"]
 
 
 def _redis() -> redis.Redis:

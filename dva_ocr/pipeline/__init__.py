@@ -1,0 +1,38 @@
+"""The ingest pipeline as plain functions: register -> extract -> OCR batches -> finalize.
+
+One job per module: ``register`` (storage, the media row), ``extract`` (the ``qextract`` stage),
+``read`` (the ``qocr`` stage; ``read_and_store`` is shared with reprocessing jobs), ``finalize`` (the
+``qdefault`` roll-up), ``rows`` (the SQL writes and counters), ``bands`` (pure band geometry),
+``track_rows`` (text track rows), ``sweep`` (stuck work), ``contracts`` (what a reader is and returns).
+
+Each stage takes ids, does its work in short transactions and is safe to run twice. Nothing here
+knows about Celery: stages queue the next one through a ``dva_ocr.work.WorkQueue``.
+"""
+
+from dva_ocr.pipeline.contracts import FoundRegion, Reader, TextRegion
+from dva_ocr.pipeline.extract import extract_video
+from dva_ocr.pipeline.finalize import finalize_video, maybe_finalize
+from dva_ocr.pipeline.read import ocr_frames, read_and_store, read_frames
+from dva_ocr.pipeline.register import IngestOptions, Registered, register_media, reset_video
+from dva_ocr.pipeline.rows import fail_media, save_frame_regions
+from dva_ocr.pipeline.track_rows import build_video_tracks, rebuild_tracks
+
+__all__ = [
+    "FoundRegion",
+    "IngestOptions",
+    "Reader",
+    "Registered",
+    "TextRegion",
+    "build_video_tracks",
+    "extract_video",
+    "fail_media",
+    "finalize_video",
+    "maybe_finalize",
+    "ocr_frames",
+    "read_and_store",
+    "read_frames",
+    "rebuild_tracks",
+    "register_media",
+    "reset_video",
+    "save_frame_regions",
+]

@@ -1,0 +1,143 @@
+"""The stuck-work sweep: unfinished media items with no live task are queued again, or failed.
+
+An item is stuck when it is unfinished (queued, processing, finalizing), no stage has touched it for
+``STUCK_AFTER_S`` and the queue holds no task for it (queued, reserved by a worker, waiting for a
+retry, or running: ``WorkQueue.pending``). That happens when a task gave up after its retries while
+the database was unreachable (so it could not even record the failure), or when a process died
+between committing an item and queueing it. The sweep queues the stage the item stopped at again,
+``SWEEP_MAX_REQUEUES`` times at most, then marks it failed with a message. A reprocessing job's item
+that is queued or running with no task is marked failed (``jobs retry`` runs it again).
+
+The decision is re-checked under a row lock (``touched_at`` unchanged), so two sweeps, or a sweep and
+a worker, cannot both act on one item.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Job, JobItem, JobStatus, Video, VideoStatus
+from dva_ocr.pipeline import rows
+from dva_ocr.settings import get_settings
+from dva_ocr.work.queues import EXTRACT, FINALIZE, OCR_FRAMES, REPROCESS_ITEM, Sent, Task, WorkQueue
+
+log = logging.getLogger(__name__)
+
+MEDIA_TASKS = (EXTRACT, OCR_FRAMES, FINALIZE)
+LIVE_ITEM = (JobStatus.queued, JobStatus.running)
+
+
+@dataclass(frozen=True)
+class SweepAction:
+    kind: str  # "media" | "job_item"
+    media_id: int
+    job_id: int | None
+    was: str  # the status it was stuck in
+    action: str  # "requeued" | "failed"
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def live_work(pending: list[Sent]) -> tuple[set[int], set[tuple[int, int]]]:
+    """Media ids and (job, media) pairs that have a task queued, reserved or running."""
+    media: set[int] = set()
+    items: set[tuple[int, int]] = set()
+    for sent in pending:
+        if sent.task in MEDIA_TASKS and isinstance(sent.args[0], int):
+            media.add(sent.args[0])
+        elif sent.task == REPROCESS_ITEM and isinstance(sent.args[0], int) and isinstance(sent.args[1], int):
+            items.add((sent.args[0], sent.args[1]))
+    return media, items
+
+
+def sweep_stuck(
+    queue: WorkQueue, *, stale_after_s: float | None = None, max_requeues: int | None = None
+) -> list[SweepAction]:
+    """Find stuck work and act on it; returns what was done (nothing when nothing is stuck)."""
+    settings = get_settings()
+    stale_after = settings.stuck_after_s if stale_after_s is None else stale_after_s
+    requeues = settings.sweep_max_requeues if max_requeues is None else max_requeues
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
+    with session_scope() as s:
+        media = s.execute(
+            select(Video.id, Video.touched_at).where(
+                Video.status.in_(rows.UNFINISHED), Video.touched_at < cutoff
+            )
+        ).all()
+        items = s.execute(
+            select(JobItem.job_id, JobItem.video_id)
+            .join(Job, Job.id == JobItem.job_id)
+            .where(
+                JobItem.status.in_(LIVE_ITEM),
+                Job.status.in_(LIVE_ITEM),
+                func.coalesce(JobItem.started_at, Job.created_at) < cutoff,
+            )
+        ).all()
+    if not media and not items:
+        return []
+    live_media, live_items = live_work(queue.pending())  # read after the rows: a task sent since is seen
+    actions: list[SweepAction] = []
+    for media_id, touched in media:
+        if media_id not in live_media:
+            done = _sweep_media(queue, media_id, touched, requeues)
+            actions.extend([done] if done else [])
+    for job_id, media_id in items:
+        if (job_id, media_id) not in live_items:
+            actions.append(_fail_item(job_id, media_id))
+    for a in actions:
+        log.warning("sweep: %s %s (job %s) %s: %s", a.kind, a.media_id, a.job_id, a.action, a.message)
+    return actions
+
+
+def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeues: int) -> SweepAction | None:
+    batch = get_settings().ocr_batch_frames
+    sends: list[tuple[Task, tuple[int | list[int], ...]]] = []
+    with session_scope() as s:
+        v = s.get(Video, media_id, with_for_update=True)
+        if v is None or v.status not in rows.UNFINISHED or v.touched_at != touched:
+            return None  # finished, or work on it went on since it was read
+        was = v.status
+        idle_min = (s.scalar(select(func.now())) - touched).total_seconds() / 60
+        if v.requeues >= max_requeues:
+            message = (
+                f"stuck while {was} for {idle_min:.0f} min with no task queued or running"
+                + (f", after being queued again {v.requeues} time(s)" if v.requeues else "")
+                + "; retry it to run it again from the start"
+            )
+            v.status, v.error, v.finished_at = VideoStatus.failed, message, func.now()  # type: ignore[assignment]
+            return SweepAction("media", media_id, None, was, "failed", message)
+        if was == VideoStatus.queued or not v.extracted:
+            sends.append((EXTRACT, (media_id,)))
+            stage = "frame extraction"
+        elif was == VideoStatus.finalizing:
+            sends.append((FINALIZE, (media_id,)))
+            stage = "the roll-up"
+        else:
+            unread = [f.id for f in rows.unread_frames(s, media_id, v.model_version_id, limit=1_000_000)]
+            for start in range(0, len(unread), batch):
+                sends.append((OCR_FRAMES, (media_id, unread[start : start + batch])))
+            if not unread:  # every frame read, the roll-up never queued
+                v.status = VideoStatus.finalizing
+                sends.append((FINALIZE, (media_id,)))
+            stage = f"OCR of {len(unread)} frame(s)" if unread else "the roll-up"
+        v.requeues += 1
+        v.touched_at = func.now()  # type: ignore[assignment]
+    for task, args in sends:  # after the commit: a worker must see the rows
+        queue.send(task, *args)
+    message = f"no task for {idle_min:.0f} min while {was}; queued {stage} again"
+    return SweepAction("media", media_id, None, was, "requeued", message)
+
+
+def _fail_item(job_id: int, media_id: int) -> SweepAction:
+    from dva_ocr import jobs
+
+    message = "no task was queued or running for this item; retry the job to run it again"
+    jobs.fail_item(job_id, media_id, message)
+    return SweepAction("job_item", media_id, job_id, "running", "failed", message)

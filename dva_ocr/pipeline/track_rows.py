@@ -1,0 +1,70 @@
+"""Text track rows of a (media item, model version), built from its frame and region rows."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from dva_ocr import tracks
+from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import Frame, Region, TextTrack, Video
+
+
+def build_video_tracks(session: Session, video: Video, model_version_id: int) -> int:
+    """Replace the text tracks of (video, model version) from its regions. Returns tracks written."""
+    frames = [
+        tracks.FrameRec(
+            f.id, f.index, f.time_s, f.ref_index, None if f.bands is None else tuple(map(tuple, f.bands))
+        )
+        for f in session.execute(
+            select(Frame.id, Frame.index, Frame.time_s, Frame.ref_index, Frame.bands).where(
+                Frame.video_id == video.id
+            )
+        )
+    ]
+    own: dict[int, list[tracks.Reading]] = {}
+    for r in session.execute(
+        select(
+            Region.id, Region.frame_id, Region.x, Region.y, Region.w, Region.h, Region.text, Region.confidence
+        )
+        .where(Region.video_id == video.id, Region.model_version_id == model_version_id)
+        .order_by(Region.frame_id, Region.y, Region.x)
+    ):
+        own.setdefault(r.frame_id, []).append(
+            tracks.Reading(r.id, r.frame_id, (r.x, r.y, r.w, r.h), r.text, r.confidence)
+        )
+    duration = video.duration if video.media_type == "video" else None
+    results = tracks.build_tracks(frames, own, duration=duration)
+    session.query(TextTrack).filter(
+        TextTrack.video_id == video.id, TextTrack.model_version_id == model_version_id
+    ).delete(synchronize_session=False)
+    rows = [
+        {
+            "video_id": video.id,
+            "model_version_id": model_version_id,
+            "text": t.text,
+            "start_s": t.start,
+            "end_s": t.end,
+            "confidence": t.confidence,
+            "agreement": t.agreement,
+            "readings": t.readings,
+            "best_frame_id": t.best.frame_id,
+            "boxes": [{"t": s.time, "frame": s.frame_index, "box": list(s.box)} for s in t.seen],
+            "x": t.best.box[0],
+            "y": t.best.box[1],
+            "w": t.best.box[2],
+            "h": t.best.box[3],
+        }
+        for t in results
+    ]
+    if rows:
+        session.execute(insert(TextTrack), rows)
+    return len(rows)
+
+
+def rebuild_tracks(media_id: int, model_version_id: int) -> int:
+    """Build a media item's tracks of a model version in their own transaction (the item locked)."""
+    with session_scope() as s:
+        video = s.get(Video, media_id, with_for_update=True)
+        return 0 if video is None else build_video_tracks(s, video, model_version_id)

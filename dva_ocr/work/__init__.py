@@ -1,0 +1,31 @@
+"""Submitting work: the queues and task names (``queues``), and the one way the API, the dashboard
+and the CLI submit work (``submit``: commit, then enqueue). Celery-free; ``workers/`` implements
+``WorkQueue`` with Celery."""
+
+from dva_ocr.work.queues import (
+    EXTRACT,
+    FINALIZE,
+    OCR_FRAMES,
+    QUEUES,
+    REPROCESS_ITEM,
+    SWEEP,
+    TASKS,
+    RecordingQueue,
+    Sent,
+    Task,
+    WorkQueue,
+)
+
+__all__ = [
+    "EXTRACT",
+    "FINALIZE",
+    "OCR_FRAMES",
+    "QUEUES",
+    "REPROCESS_ITEM",
+    "SWEEP",
+    "TASKS",
+    "RecordingQueue",
+    "Sent",
+    "Task",
+    "WorkQueue",
+]

@@ -1,0 +1,58 @@
+"""``CeleryQueue``: the ``dva_ocr.work.WorkQueue`` of a real deployment (Celery on Redis)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import redis
+from celery import Celery
+
+from dva_ocr.settings import get_settings
+from dva_ocr.work.queues import BY_NAME, QUEUES, Sent, Task
+
+log = logging.getLogger(__name__)
+
+
+class CeleryQueue:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def send(self, task: Task, *args: int | list[int]) -> None:
+        self.app.send_task(task.name, args=list(args), queue=task.queue)
+
+    def pending(self) -> list[Sent]:
+        """Every task message in the broker: waiting in a queue, or delivered and not yet acknowledged
+        (reserved by a worker, held for a retry's countdown, or running: tasks are acked late)."""
+        s = get_settings()
+        r = redis.Redis.from_url(s.broker_url, socket_timeout=10, socket_connect_timeout=5)
+        raw: list[bytes] = []
+        for q in QUEUES:
+            for key in r.scan_iter(match=f"{s.broker_prefix}:{q}*"):  # the queue and its priority lists
+                if r.type(key) == b"list":
+                    raw.extend(r.lrange(key, 0, -1))
+        for value in r.hvals(f"{s.broker_prefix}:unacked"):
+            try:
+                raw.append(json.dumps(json.loads(value)[0]).encode())
+            except (ValueError, IndexError, TypeError):
+                log.warning("unreadable unacked message in the broker: %.200r", value)
+        return [sent for m in raw if (sent := _decode(m)) is not None]
+
+
+def _decode(message: bytes) -> Sent | None:
+    """A kombu message (JSON envelope, base64 body ``[args, kwargs, embed]``) as the task it carries."""
+    try:
+        envelope: dict[str, Any] = json.loads(message)
+        task = BY_NAME.get(envelope.get("headers", {}).get("task", ""))
+        if task is None:
+            return None
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return Sent(task, tuple(args))
+    except (ValueError, KeyError, TypeError, IndexError):
+        log.warning("unreadable message in the broker: %.200r", message)
+        return None
