@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
     task_max_retries: int = Field(default=5, ge=0, description="retries of a task hit by a database hiccup")
     task_retry_backoff_max_s: int = Field(default=600, ge=1, description="longest wait between retries")
+    task_retry_jitter: bool = Field(default=True, description="randomise the waits between retries")
     stuck_after_s: float = Field(
         default=600, gt=0, description="unfinished work untouched this long with no task is stuck"
     )

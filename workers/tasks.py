@@ -66,7 +66,7 @@ def _settings_retry() -> dict[str, Any]:
         "autoretry_for": (OperationalError,),
         "retry_backoff": True,
         "retry_backoff_max": s.task_retry_backoff_max_s,
-        "retry_jitter": True,
+        "retry_jitter": s.task_retry_jitter,
         "max_retries": s.task_max_retries,
     }
 
