@@ -5,11 +5,17 @@ Full text: ``websearch_to_tsquery`` (words, "phrases", OR, -exclusion), English 
 and substring (``ILIKE``), both served by the trigram GIN index; those hits say ``match="fuzzy"``.
 Only each media item's current model version is searched. A track hit is one piece of text for
 as long as it stayed on screen (``time`` to ``end``); region hits are single frames.
+
+``highlight`` says which characters of each hit's text matched: the words the full-text query matched
+(stemmed, as ``ts_headline`` finds them) or, for fuzzy hits, the words that resemble a query word. It
+gives character ranges, not markup: the dashboard turns them into HTML, the API returns them as they are.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -178,3 +184,94 @@ def _hit(r: Any, match: str) -> Hit:
         frame_index=r["frame_index"],
         frame_size=(r["width"], r["height"]),
     )
+
+
+# --- highlighting ----------------------------------------------------------------------------------
+
+Span = tuple[int, int]  # [start, end) character offsets into a hit's text
+
+_START, _STOP = "\x01", "\x02"  # what ts_headline is told to put around the words it matched
+
+
+def highlight(session: Session, query: str, hits: Sequence[Hit]) -> list[list[Span]]:
+    """Per hit (in order), the ``[start, end)`` character ranges of ``hit.text`` that matched ``query``.
+
+    Full-text hits: the words ``ts_headline`` marks for the query (stemmed: "departure" marks
+    "departures"; each word of a phrase on its own). Fuzzy hits: the words that resemble a query word."""
+    full = [i for i, h in enumerate(hits) if h.match == "fulltext"]
+    out = [[] if h.match == "fulltext" else fuzzy_spans(query, h.text) for h in hits]
+    for i, spans in zip(full, _headline_spans(session, query, [hits[i].text for i in full]), strict=True):
+        out[i] = spans
+    return out
+
+
+def _headline_spans(session: Session, query: str, texts: list[str]) -> list[list[Span]]:
+    if not texts:
+        return []
+    # the markers must not occur in the texts; a same-length stand-in keeps every offset
+    sent = [t.replace(_START, " ").replace(_STOP, " ") for t in texts]
+    rows = session.execute(
+        text(
+            f"SELECT ts_headline('{TS_CONFIG}', u.t, websearch_to_tsquery('{TS_CONFIG}', :q), :opts)"
+            " FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS u(t, n) ORDER BY u.n"
+        ),
+        {"q": query, "texts": sent, "opts": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true"},
+    ).scalars()
+    return [_marked_spans(marked, t) for marked, t in zip(rows, sent, strict=True)]
+
+
+def _marked_spans(marked: str, original: str) -> list[Span]:
+    """The ranges of ``original`` that ``marked`` (the same text with marked words) puts in markers."""
+    words = re.findall(f"{_START}(.*?){_STOP}", marked, flags=re.S)
+    spans: list[Span] = []
+    if marked.replace(_START, "").replace(_STOP, "") == original:
+        pos = 0
+        for piece in re.split(f"({_START}.*?{_STOP})", marked, flags=re.S):
+            if piece.startswith(_START):
+                spans.append((pos, pos + len(piece) - 2))
+                pos += len(piece) - 2
+            else:
+                pos += len(piece)
+        return [s for s in spans if s[1] > s[0]]
+    # ts_headline rebuilt the text differently (whitespace): find the marked words in order
+    pos = 0
+    for w in words:
+        at = original.find(w, pos) if w else -1
+        if at >= 0:
+            spans.append((at, at + len(w)))
+            pos = at + len(w)
+    return spans
+
+
+def fuzzy_spans(query: str, value: str) -> list[Span]:
+    """The words of ``value`` that contain, are contained in or closely resemble a word of ``query``
+    (what a typo-tolerant hit matched)."""
+    terms = [t.lower() for t in split_terms(query)[0].split() if len(t) > 1]
+
+    def resembles(word: str) -> bool:
+        word = word.lower()
+        return any(
+            t in word
+            or (len(word) > 2 and word in t)
+            or difflib.SequenceMatcher(None, t, word).ratio() >= 0.75
+            for t in terms
+        )
+
+    return [m.span() for m in re.finditer(r"\w+", value) if resembles(m.group(0))]
+
+
+def segments(value: str, spans: Sequence[Span]) -> list[tuple[str, bool]]:
+    """``value`` cut at the spans: (piece, highlighted) in order, for whoever renders them."""
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for start, end in sorted(spans):
+        start = max(start, pos)
+        if end <= start:
+            continue
+        if start > pos:
+            out.append((value[pos:start], False))
+        out.append((value[start:end], True))
+        pos = end
+    if pos < len(value):
+        out.append((value[pos:], False))
+    return out

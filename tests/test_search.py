@@ -6,7 +6,7 @@ import pytest
 from factories import add_frame, make_video_row
 
 from dva_ocr.db.session import session_scope
-from dva_ocr.search import search
+from dva_ocr.search import highlight, search, segments
 
 
 @pytest.fixture()
@@ -85,3 +85,57 @@ def test_only_the_media_items_current_model_version_is_searched(corpus):
         save_frame_regions(s, frame, other.id, [FakeRegion("zeppelin sighting")], 1.0)
     with session_scope() as s:
         assert search(s, "zeppelin") == []
+
+
+def _marked(hits, spans):
+    """Each hit's highlighted words, in order."""
+    return [[h.text[a:b] for a, b in s] for h, s in zip(hits, spans, strict=True)]
+
+
+def test_highlight_gives_the_matched_character_ranges(corpus):
+    with session_scope() as s:
+        stemmed = search(s, "departure")
+        assert highlight(s, "departure", stemmed) == [[(14, 24)]]  # "departures", stemmed match
+        phrase = search(s, '"next right"')
+        assert _marked(phrase, highlight(s, '"next right"', phrase)) == [["next", "right"]]
+        both = search(s, "harbour OR invoice")
+        marks = _marked(both, highlight(s, "harbour OR invoice", both))
+        assert dict(zip([h.text for h in both], marks, strict=True)) == {
+            "Breaking news from the harbour": ["harbour"],
+            "Invoice number 48213": ["Invoice"],
+        }
+        typo = search(s, "Invoise")
+        assert typo[0].match == "fuzzy" and highlight(s, "Invoise", typo) == [[(0, 7)]]
+        part = search(s, "4821")
+        assert _marked(part, highlight(s, "4821", part)) == [["48213"]]
+        assert highlight(s, "departure", []) == []
+
+
+def test_highlight_offsets_hold_for_odd_text_and_queries(corpus):
+    from dva_ocr.search import Hit
+
+    def hit(text, match="fulltext"):
+        return Hit(0, "x", 0, 0.0, None, text, (0, 0, 1, 1), 1.0, match)
+
+    odd = ["  départs:\tDepartures\x01 x", "<b>Departures</b> & \x02departures", "no match here", ""]
+    with session_scope() as s:
+        spans = highlight(s, "departures", [hit(t) for t in odd])
+        for query in ('"unclosed', "((", "-", "OR", "\\"):  # no lexemes: nothing marked, never an error
+            assert highlight(s, query, [hit(t) for t in odd]) == [[]] * len(odd)
+    assert [[t[a:b] for a, b in sp] for t, sp in zip(odd, spans, strict=True)] == [
+        ["Departures"],
+        ["Departures", "departures"],
+        [],
+        [],
+    ]
+
+
+def test_segments_cut_the_text_at_the_spans():
+    assert segments("Exit 14 next right", [(8, 12), (13, 18)]) == [
+        ("Exit 14 ", False),
+        ("next", True),
+        (" ", False),
+        ("right", True),
+    ]
+    assert segments("abc", []) == [("abc", False)]
+    assert segments("abcdef", [(2, 4), (3, 5)]) == [("ab", False), ("cd", True), ("e", True), ("f", False)]

@@ -243,3 +243,21 @@ def test_openapi_documents_the_api(anon):
         assert p in paths
     with session_scope() as s:  # keep the unused-model imports honest: tables exist
         assert s.query(Frame).count() == 0 and s.query(Region).count() == 0
+
+
+def test_search_hits_say_which_characters_matched(client):
+    with session_scope() as s:
+        v = make_video_row(s, "trains.mp4")
+        add_frame(s, v, 4, ["Exit 14 next right", "Invoice number 48213"])
+        add_frame(s, v, 7, ["Platform nine departures"])
+
+    def marked(q):
+        hits = client.get("/api/search", params={"q": q}).json()["hits"]
+        return [(h["match"], [h["text"][a:b] for a, b in h["highlights"]]) for h in hits]
+
+    stemmed = client.get("/api/search", params={"q": "departure"}).json()["hits"]
+    assert [h["highlights"] for h in stemmed] == [[[14, 24]]]  # "departures"
+    assert marked('"next right"') == [("fulltext", ["next", "right"])]
+    assert marked("Invoise") == [("fuzzy", ["Invoice"])]
+    regions = client.get("/api/search", params={"q": "departure", "level": "regions"}).json()["hits"]
+    assert [h["highlights"] for h in regions] == [[[14, 24]]]

@@ -9,7 +9,7 @@ from dva_ocr import media_admin
 from dva_ocr.db.tables import User
 from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
-from dva_ocr.search import search
+from dva_ocr.search import highlight, search
 from dva_ocr.web.auth import current_user, get_db
 from dva_ocr.web.deps import get_queue
 from dva_ocr.web.status import health
@@ -151,8 +151,9 @@ def api_search(
                 "region_id": h.region_id,
                 "track_id": h.track_id,
                 "confidence": h.confidence,
+                "highlights": [list(span) for span in spans],
             }
-            for h in hits
+            for h, spans in zip(hits, highlight(db, q, hits), strict=True)
         ],
     }
 

@@ -6,10 +6,8 @@ REST API; search, jobs and settings are rendered on the server.
 
 from __future__ import annotations
 
-import difflib
 import html
 import mimetypes
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dva_ocr import jobs as reprocessing
 from dva_ocr import media_admin, model_registry
-from dva_ocr.db.tables import TS_CONFIG, Video, VideoStatus
+from dva_ocr.db.tables import Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
-from dva_ocr.search import Hit, search, split_terms
+from dva_ocr.search import Hit, Span, highlight, search, segments
 from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token
 from dva_ocr.web import status
 from dva_ocr.web.auth import CSRF_FIELD, csrf_token, current_user, get_db
@@ -183,42 +181,14 @@ def _crop_style(hit: Hit) -> str:
     )
 
 
-_START, _STOP = "\x01", "\x02"
-
-
-def _headlines(db: Session, query: str, texts: list[str]) -> list[str]:
-    """ts_headline marks the words the full-text query matched (stemmed), as \\x01word\\x02."""
-    if not texts:
-        return []
-    rows = db.execute(
-        text(
-            f"SELECT ts_headline('{TS_CONFIG}', u.t, websearch_to_tsquery('{TS_CONFIG}', :q),"
-            " :opts) FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS u(t, n) ORDER BY u.n"
-        ),
-        {"q": query, "texts": texts, "opts": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true"},
-    ).scalars()
-    return list(rows)
-
-
-def _fuzzy_marks(query: str, value: str) -> str:
-    """For typo-tolerant hits: mark the words of ``value`` that resemble one of the query's words."""
-    terms = [t.lower() for t in split_terms(query)[0].split() if len(t) > 1]
-
-    def mark(m: re.Match[str]) -> str:
-        word = m.group(0).lower()
-        for t in terms:
-            if t in word or (len(word) > 2 and word in t):
-                return _START + m.group(0) + _STOP
-            if difflib.SequenceMatcher(None, t, word).ratio() >= 0.75:
-                return _START + m.group(0) + _STOP
-        return m.group(0)
-
-    return re.sub(r"\w+", mark, value)
-
-
-def _to_markup(marked: str) -> Markup:
-    escaped = html.escape(marked)
-    return Markup(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))
+def _to_markup(value: str, spans: list[Span]) -> Markup:
+    """The text, escaped, with its highlighted spans in <mark>."""
+    return Markup(
+        "".join(
+            f"<mark>{html.escape(piece)}</mark>" if marked else html.escape(piece)
+            for piece, marked in segments(value, spans)
+        )
+    )
 
 
 def _float_or_none(value: str | None) -> float | None:
@@ -263,15 +233,9 @@ def search_page(
             hits, error = [], str(exc)
         has_next = len(hits) > SEARCH_PAGE_SIZE
         hits = hits[:SEARCH_PAGE_SIZE]
-        full = [h for h in hits if h.match == "fulltext"]
-        marked = dict(zip([id(h) for h in full], _headlines(db, q, [h.text for h in full]), strict=True))
         by_media: dict[int, dict[str, Any]] = {}
-        for h in hits:
-            view = HitView(
-                hit=h,
-                highlighted=_to_markup(marked[id(h)] if id(h) in marked else _fuzzy_marks(q, h.text)),
-                thumb_style=_crop_style(h),
-            )
+        for h, spans in zip(hits, highlight(db, q, hits), strict=True):
+            view = HitView(hit=h, highlighted=_to_markup(h.text, spans), thumb_style=_crop_style(h))
             group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
             group["hits"].append(view)
         groups = list(by_media.values())
