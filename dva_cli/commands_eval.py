@@ -43,7 +43,7 @@ def _positive(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.evaluation import evaluate, load_dataset
+    from dva_ocr.evaluation import evaluate_dataset, load_dataset
     from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, device=s.ocr_device, threads=args.threads if args.threads is not None else s.ocr_threads
     )
     unit = "crops" if dataset.layout == "crops" else "images"
-    report = {"model": engine.model_spec.name, **evaluate(engine, dataset, ProgressLine(unit))}
+    report = {"model": engine.model_spec.name, **evaluate_dataset(engine, dataset, ProgressLine(unit))}
     for item in report["skipped"]:
         print(f"warning: skipped {item['image']}: {item['error']}", file=sys.stderr)
     if args.json:

@@ -91,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_rec_only(args: argparse.Namespace, engine: OcrEngine, images: list[Path]) -> int:
-    from dva_ocr.evaluation.lines import read_lines
     from dva_ocr.media.images import read_image
 
     failures = 0
@@ -106,7 +105,7 @@ def _run_rec_only(args: argparse.Namespace, engine: OcrEngine, images: list[Path
         if not chunk:
             continue
         t0 = time.perf_counter()
-        readings = read_lines(engine, [img for _, img in chunk])
+        readings = engine.read_lines([img for _, img in chunk])
         per_image_ms = (time.perf_counter() - t0) * 1000 / len(chunk)
         for (path, _), reading in zip(chunk, readings, strict=True):
             if args.json:

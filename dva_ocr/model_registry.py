@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import ModelVersion, Video
 from dva_ocr.errors import DvaOcrError, NotFound
+from dva_ocr.ocr.spec import MODEL_NAME, file_sha256
 from dva_ocr.settings import get_settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine itself is imported where one is built: it loads cv2 and shapely
     from dva_ocr.ocr import OcrEngine
 
 
@@ -37,8 +38,6 @@ def get_or_create_model_version(session: Session, name: str) -> ModelVersion:
     mv = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
     if mv is not None:
         return mv
-    from dva_ocr.ocr.spec import MODEL_NAME
-
     if name != MODEL_NAME:
         known = ", ".join(session.scalars(select(ModelVersion.name).order_by(ModelVersion.id))) or MODEL_NAME
         raise NotFound(f"unknown model version {name!r}; registered: {known}")
@@ -60,7 +59,6 @@ def model_files(mv_files: dict[str, Any]) -> dict[str, Path]:
 def engine_for(name: str, files: dict[str, Any], **engine_kwargs: Any) -> OcrEngine:
     """Build the engine a model version row describes; a file changed since registration is an error."""
     from dva_ocr.ocr import OcrEngine
-    from dva_ocr.ocr.spec import file_sha256
 
     paths = model_files(files)
     want = {f["role"]: f["sha256"] for f in files.get("files", [])}
@@ -78,8 +76,6 @@ def engine_for(name: str, files: dict[str, Any], **engine_kwargs: Any) -> OcrEng
 
 def default_model_name(session: Session) -> str:
     """The model version new media get: OCR_MODEL when set, else the active one, else the bundled one."""
-    from dva_ocr.ocr.spec import MODEL_NAME
-
     return (
         get_settings().ocr_model
         or session.scalar(select(ModelVersion.name).where(ModelVersion.active.is_(True)))
@@ -91,7 +87,6 @@ def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
     """An OcrEngine for the named model version (default: OCR_MODEL, else the bundled one, which needs
     no database)."""
     from dva_ocr.ocr import OcrEngine
-    from dva_ocr.ocr.spec import MODEL_NAME
 
     name = name or get_settings().ocr_model or MODEL_NAME
     if name == MODEL_NAME:
@@ -114,8 +109,6 @@ def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
 
 def list_models(session: Session) -> list[tuple[ModelVersion, int]]:
     """Every model version with the number of media items it is active for; the bundled one included."""
-    from dva_ocr.ocr.spec import MODEL_NAME
-
     get_or_create_model_version(session, MODEL_NAME)
     count = select(func.count(Video.id)).where(Video.model_version_id == ModelVersion.id).scalar_subquery()
     return [(mv, n) for mv, n in session.execute(select(ModelVersion, count).order_by(ModelVersion.id))]
@@ -156,8 +149,6 @@ def add_model(
 
     The files are checked (they load, the recogniser has a character set and reads a test line),
     then copied under MEDIA_ROOT/models/ by content hash, where every worker finds them."""
-    from dva_ocr.ocr.spec import MODEL_NAME, file_sha256
-
     if not NAME_RE.match(name):
         raise DvaOcrError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (at most 100)")
     if name == MODEL_NAME or session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)):

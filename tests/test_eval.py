@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from runcli import run_cli
 from textgen import FONT_DIR, SENTENCES, background
 
-from dva_ocr.evaluation import evaluate
+from dva_ocr.evaluation import evaluate_dataset
 from dva_ocr.evaluation.datasets import (
     DatasetError,
     GtRegion,
@@ -432,7 +432,7 @@ def engine():
 def test_word_level_annotations(sets, engine):
     """The detector finds lines, so word boxes do not match its boxes (IoU < 0.5): detection scores low,
     while the end-to-end word comparison is the same as for line annotations."""
-    r = evaluate(engine, load_dataset(sets["words"], "quad"))
+    r = evaluate_dataset(engine, load_dataset(sets["words"], "quad"))
     assert r["detection"]["gt"] == 17 and r["detection"]["recall"] < 0.2
     # measured: 17 of 17 words
     assert r["end_to_end"]["recall"] >= 0.9 and r["end_to_end"]["precision"] >= 0.9
@@ -448,7 +448,7 @@ def test_eval_crops(sets):
 
 
 def test_crops_from_a_tab_labels_file(sets, engine):
-    r = evaluate(engine, load_dataset(sets["crops_tab"] / "labels.txt", limit=12))
+    r = evaluate_dataset(engine, load_dataset(sets["crops_tab"] / "labels.txt", limit=12))
     assert r["crops"] == 12 and r["recognition"]["accuracy"] >= 0.9  # measured: 12 of 12
 
 

@@ -100,6 +100,35 @@ def test_mixed_sizes_paths_and_pil(engine, sentence_images, tmp_path):
     assert all(r.box[0] + r.box[2] <= 640 and r.box[1] + r.box[3] <= 360 for r in results[0])
 
 
+def test_read_lines_reads_detected_crops_as_the_engine_does(engine, sentence_images, sentence_results):
+    """``read_lines`` on the crops of the regions ``batch`` found gives those regions' texts: both go
+    through the same recognition path (``engine.lines``)."""
+    from dva_ocr.ocr.crops import crop_quad
+
+    img, _ = sentence_images[0]
+    regions = sentence_results[0]
+    bgr = np.ascontiguousarray(img[:, :, ::-1])
+    crops = [crop_quad(bgr, np.asarray(r.polygon, np.float32))[:, :, ::-1] for r in regions]
+    readings = engine.read_lines(crops)
+    assert [(r.text, r.raw_text) for r in readings] == [(r.text, r.raw_text) for r in regions]
+    assert [r.confidence for r in readings] == pytest.approx([r.confidence for r in regions], abs=2e-3)
+
+
+def test_read_lines_turns_upside_down_crops_with_the_angle_classifier(engine):
+    texts = ["Invoice number 48213", "Platform 4", "Thank you for watching"]
+    crops = []
+    for n, text in enumerate(texts):
+        image, truth = render_lines([text], size=(700, 120), seed=40 + n, background_kind="solid")
+        (_, (x, y, w, h)), pad = truth[0], 5
+        crops.append(image[y - pad : y + h + pad, x - pad : x + w + pad])
+    flipped = [np.ascontiguousarray(c[::-1, ::-1]) for c in crops]
+    assert [r.text for r in engine.read_lines(crops)] == texts
+    assert all(r.text != t for r, t in zip(engine.read_lines(flipped), texts, strict=True))
+    with_cls = OcrEngine(threads=0, use_angle_cls=True)
+    assert [r.text for r in with_cls.read_lines([*crops, *flipped])] == [*texts, *texts]
+    assert engine.read_lines([np.zeros((0, 0, 3), np.uint8)])[0].text == ""
+
+
 def test_empty_and_blank_images(engine):
     assert engine(np.zeros((0, 0, 3), np.uint8)) == []
     assert engine(np.full((720, 1280, 3), 128, np.uint8)) == []

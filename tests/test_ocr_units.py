@@ -181,6 +181,25 @@ def test_import_is_cheap():
     assert out.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.parametrize(
+    "modules",
+    ["dva_ocr.ocr", "dva_ocr.ocr.spec", "dva_ocr.model_registry", "dva_ocr.ocr.spec, dva_ocr.model_registry"],
+)
+def test_spec_and_registry_imports_load_no_model_runtime(modules):
+    # a fresh interpreter, so that what other tests imported does not count
+    heavy = ("cv2", "onnxruntime", "shapely", "torch", "wordninja")
+    code = f"import sys, {modules}; print(*[m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+    # the lazy names still resolve, to the engine's own classes
+    code = (
+        "import dva_ocr.ocr as o, dva_ocr.ocr.engine as e; "
+        "print(o.OcrEngine is e.OcrEngine, 'LineReading' in dir(o))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
 class _StubSession:
     """A ``Session`` without onnxruntime: fixed outputs shaped like the real models'."""
 
@@ -219,3 +238,35 @@ def test_engine_runs_on_stub_sessions():
     assert (region.raw_text, region.text) == ("ab", "ab")
     assert region.confidence == pytest.approx(0.85) and region.char_confidences == (1.0, 0.7)
     assert region.to_json()["polygon"][0][0] < 100 < region.to_json()["polygon"][1][0]
+
+
+def test_read_lines_on_stub_sessions():
+    """Whole images read as one line each by the recogniser alone: no detection, no min_confidence."""
+    from dva_ocr.ocr import LineReader, LineReading, OcrEngine
+
+    calls = []
+
+    class CountingStub(_StubSession):
+        def run(self, inputs):
+            calls.append((self.kind, inputs["x"].shape))
+            return super().run(inputs)
+
+    engine = OcrEngine(
+        session_factory=lambda path: CountingStub("det" if "det" in path.name else "rec"), min_confidence=0.9
+    )
+    line = np.full((32, 200, 3), 255, np.uint8)
+    got = engine.read_lines([line, np.zeros((0, 0, 3), np.uint8), Image.fromarray(line), line[..., 0]])
+    assert got[1] == LineReading("", "", 0.0)  # no pixels: an empty reading, the rest still read
+    for r in (got[0], got[2], got[3]):  # array, PIL image, greyscale array alike
+        assert (r.text, r.raw_text, r.confidence, r.char_confidences) == ("ab", "ab", 0.85, (1.0, 0.7))
+    assert {kind for kind, _ in calls} == {"rec"}  # the detector never ran
+    assert engine.read_lines([]) == []
+    with pytest.raises(ValueError, match="float"):
+        engine.read_lines([line, line.astype(np.float32)])
+    # the engine's detected crops go through the same reader it exposes
+    assert isinstance(engine.lines, LineReader) and engine.lines.recognizer is engine.recognizer
+    # a reader over any Session reads the same way (training validation builds one on a PyTorch model)
+    reader = LineReader.from_session(_StubSession("rec"), RecParams(), word_spacing=False)
+    assert reader.classifier is None and not reader.word_spacing
+    assert [r.text for r in reader.read_bgr([line, line[:0]])] == ["ab", ""]
+    assert reader.recognise([]) == []

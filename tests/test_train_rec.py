@@ -27,11 +27,11 @@ from PIL import Image, ImageDraw, ImageFont
 from runcli import ROOT, run_cli
 
 from dva_ocr.ocr.detection import normalise_into
+from dva_ocr.ocr.distance import edit_distance
 from dva_ocr.ocr.recognition import TextRecognizer, charset_from_metadata, ctc_decode, target_width
 from dva_ocr.ocr.runtime import OrtSession
 from dva_ocr.ocr.spec import RecParams
 from dva_ocr.ocr.training.crnn import CrnnConfig, LabelCodec, parse_charset
-from dva_ocr.ocr.training.evaluate import edit_distance
 from dva_ocr.ocr.training.synth import TextSource
 
 CHARSET = "0123456789"
@@ -160,6 +160,26 @@ def test_trained_model_reads_clean_lines_through_text_recognizer(exported: dict[
     assert exact >= MIN_EXACT, (exact, chars, misses)
     assert chars >= MIN_CHARS, (exact, chars, misses)
     assert all(0 < r.confidence <= 1 for r in results if r.text)
+
+
+def test_validation_reads_like_the_exported_model_in_the_engine(
+    trained: dict, exported: dict[str, Path]
+) -> None:
+    """Training validation (the PyTorch model behind a ``TorchSession``) and the exported ONNX file read
+    lines through the same ``LineReader`` that ``OcrEngine.read_lines`` uses, with the same result."""
+    from dva_ocr.ocr.lines import LineReader
+    from dva_ocr.ocr.training.data import Sample
+    from dva_ocr.ocr.training.train import load_model
+    from dva_ocr.ocr.training.validation import TorchSession, recognise, score, validate_model
+
+    model, _ = load_model(trained["dir"] / "last.pt")  # the checkpoint `exported` was made from
+    lines = clean_lines(30, seed=13)
+    images, truths = [img for _, img in lines], [t for t, _ in lines]
+    in_training = recognise(TorchSession(model), model.config.height, images)
+    onnx = LineReader.from_session(OrtSession(exported["ntc"]), word_spacing=False).read_bgr(images)
+    assert in_training == [r.text for r in onnx]
+    got = validate_model(model, [Sample(img, t) for t, img in lines])
+    assert got == score(in_training, truths) and got.lines == 30 and got.exact >= MIN_EXACT
 
 
 def _rec_batch(crops: list[np.ndarray], height: int) -> np.ndarray:

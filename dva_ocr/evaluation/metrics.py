@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from shapely.geometry import Polygon
 from shapely.validation import make_valid
 
+from dva_ocr.ocr.distance import edit_distance  # re-exported: one Levenshtein for the project
+
 Point = tuple[float, float]
 IOU_THRESHOLD = 0.5
 DONT_CARE_OVERLAP = 0.5
@@ -145,19 +147,6 @@ def match_words(gt_texts: Iterable[str], pred_texts: Iterable[str]) -> WordMatch
     want, got = word_bag(gt_texts), word_bag(pred_texts)
     matched = sum(min(n, got[w]) for w, n in want.items())
     return WordMatch(matched, sum(want.values()), sum(got.values()))
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions, each costing 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def normalised_edit_distance(gt: str, pred: str) -> float:

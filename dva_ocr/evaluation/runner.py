@@ -11,7 +11,6 @@ import numpy as np
 
 from dva_ocr.errors import MediaError
 from dva_ocr.evaluation.datasets import DONT_CARE, Dataset, ImageSample
-from dva_ocr.evaluation.lines import read_lines
 from dva_ocr.evaluation.metrics import (
     collapse_spaces,
     match_detections,
@@ -146,7 +145,7 @@ def _warm_up(run: Callable[[np.ndarray], Any], paths: list[Any]) -> None:
         return
 
 
-def evaluate(engine: OcrEngine, dataset: Dataset, progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_dataset(engine: OcrEngine, dataset: Dataset, progress: Progress | None = None) -> dict[str, Any]:
     """Metrics of ``engine`` on ``dataset`` as a JSON-ready dict (see ``evaluate_images``/``_crops``)."""
     if dataset.layout == "crops":
         return evaluate_crops(engine, dataset, progress)
@@ -185,17 +184,17 @@ def evaluate_images(engine: OcrEngine, dataset: Dataset, progress: Progress | No
 
 def evaluate_crops(engine: OcrEngine, dataset: Dataset, progress: Progress | None = None) -> dict[str, Any]:
     """Recognition accuracy (normalised and case-sensitive) and mean normalised edit distance over crops
-    read by the recogniser alone."""
+    read by the recogniser alone (``engine.read_lines``)."""
     totals = RecognitionTotals()
     skipped: list[dict[str, str]] = []
     crops = dataset.crops
-    _warm_up(lambda im: read_lines(engine, [im]), [c.image for c in crops])
+    _warm_up(lambda im: engine.read_lines([im]), [c.image for c in crops])
     t0 = time.perf_counter()
     for start in range(0, len(crops), CROP_CHUNK):
         chunk = [(c, _read(c.image, skipped)) for c in crops[start : start + CROP_CHUNK]]
         chunk = [(c, im) for c, im in chunk if im is not None]
         if chunk:
-            for (crop, _), reading in zip(chunk, read_lines(engine, [im for _, im in chunk]), strict=True):
+            for (crop, _), reading in zip(chunk, engine.read_lines([im for _, im in chunk]), strict=True):
                 totals.add(str(crop.image), crop.text, reading.text)
         if progress:
             progress(min(start + CROP_CHUNK, len(crops)), len(crops))

@@ -1,4 +1,8 @@
-"""``OcrEngine``: PP-OCRv4 detection -> crops -> (optional angle classifier) -> CTC recognition -> words."""
+"""``OcrEngine``: PP-OCRv4 detection -> crops -> (optional angle classifier) -> CTC recognition -> words.
+
+The recognition half (classifier, recogniser, word spaces) is a :class:`~dva_ocr.ocr.lines.LineReader`,
+``engine.lines``; ``engine.read_lines(images)`` reads whole images through it, without detection.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,16 @@ from dva_ocr.media.images import read_image
 from dva_ocr.ocr.classifier import AngleClassifier
 from dva_ocr.ocr.crops import crop_quad
 from dva_ocr.ocr.detection import TextDetector
+from dva_ocr.ocr.lines import LineReader, LineReading
 from dva_ocr.ocr.recognition import RecResult, TextRecognizer
 from dva_ocr.ocr.runtime import Device, OrtSession, Session
 from dva_ocr.ocr.spec import MODEL_NAME, ClsParams, DetParams, ModelSpec, RecParams, model_spec
-from dva_ocr.ocr.words import recover_spaces
 
 ImageInput = np.ndarray | str | Path | Any  # Any: a PIL.Image.Image (PIL is imported lazily)
 SessionFactory = Callable[[Path], Session]
 
 BLANK_RANGE = 8  # an image whose pixel values span less than this has no text to find
+LINE_CHUNK = 64  # images loaded and recognised together by ``read_lines``
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,9 @@ class OcrEngine:
     """PP-OCRv4 on onnxruntime. Models load once, in the constructor; call it on images.
 
     ``engine(image)`` -> regions of one image; ``engine.batch(images)`` -> regions per image, with
-    same-size images detected together and all their crops recognised in shared batches.
+    same-size images detected together and all their crops recognised in shared batches;
+    ``engine.read_lines(images)`` -> one :class:`LineReading` per image, each image read as one text
+    line by the recogniser alone (no detection), e.g. word or line crops.
 
     device: ``cpu``, ``cuda`` or ``cuda:N`` (CUDA needs onnxruntime-gpu; asking for it without that is an
     error, never a silent fallback). threads: onnxruntime intra-op threads per model, 0 = its default
@@ -149,7 +156,6 @@ class OcrEngine:
         self.device = Device.parse(device)
         self.threads = threads
         self.min_confidence = min_confidence
-        self.word_spacing = word_spacing
         self.chunk_size = max(1, chunk_size)
         det_p, rec_p, cls_p = _params(use_angle_cls, det_params, rec_params, cls_params)
         self.model_spec: ModelSpec = model_spec(
@@ -164,6 +170,11 @@ class OcrEngine:
         self.detector = TextDetector(make(self.model_spec.file("det").path), det_p)
         self.recognizer = TextRecognizer(make(self.model_spec.file("rec").path), rec_p)
         self.classifier = AngleClassifier(make(self.model_spec.file("cls").path), cls_p) if cls_p else None
+        self.lines = LineReader(self.recognizer, self.classifier, word_spacing=word_spacing)
+
+    @property
+    def word_spacing(self) -> bool:
+        return self.lines.word_spacing
 
     def __call__(self, image: ImageInput) -> list[OcrRegion]:
         return self.batch([image])[0]
@@ -177,6 +188,18 @@ class OcrEngine:
             out.extend(self._run([load_image(im) for im in items[start : start + self.chunk_size]]))
         return out
 
+    def read_lines(self, images: Iterable[ImageInput]) -> list[LineReading]:
+        """Each image (RGB array, path or PIL image) read as one text line by the recogniser alone, no
+        detection: for word or line crops. The angle classifier (``use_angle_cls``) turns upside-down
+        images first; word spaces are recovered when ``word_spacing``. An image without pixels gives an
+        empty reading (text ``""``, confidence 0.0); ``min_confidence`` does not apply. Inputs are
+        checked as in ``batch``."""
+        items = [load_image(im) if isinstance(im, np.ndarray) else _check_type(im) for im in images]
+        out: list[LineReading] = []
+        for start in range(0, len(items), LINE_CHUNK):
+            out.extend(self.lines.read([load_image(im) for im in items[start : start + LINE_CHUNK]]))
+        return out
+
     def _run(self, rgb_images: Sequence[np.ndarray]) -> list[list[OcrRegion]]:
         bgr = [np.ascontiguousarray(im[:, :, ::-1]) for im in rgb_images]  # PaddleOCR models read BGR
         todo = [i for i, im in enumerate(bgr) if im.size and np.ptp(im[::4, ::4]) >= BLANK_RANGE]
@@ -187,17 +210,10 @@ class OcrEngine:
                 owners.append(i)
                 quads.append(d.quad)
                 crops.append(crop_quad(bgr[i], d.quad))
-        if self.classifier is not None and crops:
-            crops = self.classifier.rotate(crops)
-        recs = self.recognizer.recognise(crops) if crops else []
+        recs = self.lines.recognise(crops)
         out: list[list[OcrRegion]] = [[] for _ in rgb_images]
         for i, quad, rec in zip(owners, quads, recs, strict=True):
             if not rec.text.strip() or rec.confidence < self.min_confidence:
                 continue
-            text = (
-                recover_spaces(rec.text, rec.char_positions, rec.space_probs)
-                if self.word_spacing
-                else rec.text
-            )
-            out[i].append(_region(quad, rec, text))
+            out[i].append(_region(quad, rec, self.lines.text_of(rec)))
         return out

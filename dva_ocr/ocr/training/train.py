@@ -35,8 +35,8 @@ from dva_ocr.ocr.training.crnn import (
     describe,
 )
 from dva_ocr.ocr.training.data import BatchMaker, Prefetcher, RealCrops, validation_sets
-from dva_ocr.ocr.training.evaluate import Score, evaluate
 from dva_ocr.ocr.training.synth import FONT_DIRS, LineRenderer, RenderOptions, TextSource, covers, find_fonts
+from dva_ocr.ocr.training.validation import Score, validate_model
 
 CHECKPOINT_FORMAT = "dva-crnn/1"
 DEFAULT_MINUTES = 10.0
@@ -301,7 +301,7 @@ def train(opts: TrainOptions) -> TrainResult:
         val_step = step
         t0 = time.monotonic()
         for name, samples in val.items():
-            scores[name] = evaluate(model, samples)
+            scores[name] = validate_model(model, samples)
         record = {"step": step, "loss": loss_avg, **{k: v.as_dict() for k, v in scores.items()}}
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")

@@ -1,7 +1,8 @@
-"""Scoring a recogniser on labelled lines through the production path (``TextRecognizer``).
+"""Validation: scoring a recogniser on labelled lines through the production path (``LineReader``).
 
 ``TorchSession`` lets the PyTorch model stand in for an onnxruntime session, so validation during
-training measures exactly what the exported ONNX model will do in the OCR engine.
+training reads lines with the same code as ``OcrEngine.read_lines`` and measures what the exported ONNX
+model will do in the OCR engine.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dva_ocr.evaluation.metrics import edit_distance  # one Levenshtein for the project
-from dva_ocr.ocr.recognition import TextRecognizer
+from dva_ocr.ocr.distance import edit_distance  # one Levenshtein for the project
+from dva_ocr.ocr.lines import LineReader
 from dva_ocr.ocr.runtime import Session
 from dva_ocr.ocr.spec import RecParams
 from dva_ocr.ocr.training.crnn import Crnn
@@ -66,10 +67,14 @@ def score(texts: Sequence[str], truths: Sequence[str]) -> Score:
 
 
 def recognise(session: Session, height: int, images: Sequence[np.ndarray], batch_size: int = 64) -> list[str]:
-    rec = TextRecognizer(session, RecParams(height=height, batch_size=batch_size))
-    return [r.text for r in rec.recognise(list(images))]
+    """The decoded text of each BGR line image (no word-space recovery: the model's own output)."""
+    reader = LineReader.from_session(
+        session, RecParams(height=height, batch_size=batch_size), word_spacing=False
+    )
+    return [r.text for r in reader.read_bgr(list(images))]
 
 
-def evaluate(model: Crnn, samples: Sequence[Sample], batch_size: int = 64) -> Score:
+def validate_model(model: Crnn, samples: Sequence[Sample], batch_size: int = 64) -> Score:
+    """``model``'s score on held-out labelled lines, read as the exported model would be."""
     texts = recognise(TorchSession(model), model.config.height, [s.image for s in samples], batch_size)
     return score(texts, [s.text for s in samples])
