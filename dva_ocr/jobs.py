@@ -224,7 +224,7 @@ def progress(session: Session, job: Job) -> dict[str, Any]:
     frames_total = int(sum(t or 0 for _, _, _, t in rows))
     elapsed = None
     if job.started_at is not None:
-        end = job.finished_at or session.scalar(select(func.now()))
+        end = job.finished_at or session.execute(select(func.now())).scalar_one()
         elapsed = max(0.0, (end - job.started_at).total_seconds())
     rate = frames_done / elapsed if elapsed else None
     running = job.status in (JobStatus.queued, JobStatus.running)

@@ -32,13 +32,17 @@ class CeleryQueue:
         for q in QUEUES:
             for key in r.scan_iter(match=f"{s.broker_prefix}:{q}*"):  # the queue and its priority lists
                 if r.type(key) == b"list":
-                    raw.extend(r.lrange(key, 0, -1))
+                    raw.extend(_bytes(m) for m in r.lrange(key, 0, -1))
         for value in r.hvals(f"{s.broker_prefix}:unacked"):
             try:
                 raw.append(json.dumps(json.loads(value)[0]).encode())
             except (ValueError, IndexError, TypeError):
                 log.warning("unreadable unacked message in the broker: %.200r", value)
         return [sent for m in raw if (sent := _decode(m)) is not None]
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _decode(message: bytes) -> Sent | None:

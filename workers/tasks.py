@@ -39,7 +39,7 @@ STAGES = {
 }
 
 
-class StageTask(Task):  # type: ignore[misc]
+class StageTask(Task):
     """A task whose failure (its retries exhausted, or an error nothing caught) is recorded on the
     media item or job item it was for."""
 

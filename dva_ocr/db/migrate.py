@@ -23,7 +23,7 @@ def ensure_database(url: str) -> bool:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone()
         if exists:
             return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(u.database)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_name(u.database))))
         return True
 
 
@@ -31,7 +31,15 @@ def drop_database(url: str) -> None:
     u = make_url(url)
     admin = u.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(u.database)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_name(u.database)))
+        )
+
+
+def _name(database: str | None) -> str:
+    if not database:
+        raise ValueError("DATABASE_URL names no database (postgresql://host/NAME)")
+    return database
 
 
 def upgrade(url: str | None = None) -> None:

@@ -8,6 +8,7 @@ two ffmpeg's ``select`` filter picks the frames and ``showinfo`` reports their t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import subprocess
@@ -145,7 +146,7 @@ def _read_frames(
                     break
                 if times is not None:
                     with ready:  # showinfo logs a frame before ffmpeg writes it out
-                        ready.wait_for(lambda i=index: len(times) > i or (tail and tail[-1] == b""), 30)
+                        ready.wait_for(functools.partial(_has_time, times, tail, index), 30)
                     if len(times) <= index:
                         raise MediaError("ffmpeg did not report a timestamp for a selected frame")
                 image = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
@@ -162,6 +163,11 @@ def _read_frames(
             detail = [x.decode(errors="replace").strip() for x in lines if x.strip()]
             msg = detail[-1] if detail else f"ffmpeg exited with code {code}"
             raise MediaError(f"no frames could be decoded from this video ({msg})")
+
+
+def _has_time(times: list[float], tail: list[bytes], index: int) -> bool:
+    """ffmpeg reported frame ``index``'s time, or its log ended."""
+    return len(times) > index or bool(tail and tail[-1] == b"")
 
 
 def write_jpeg(path: Path, image: np.ndarray) -> None:

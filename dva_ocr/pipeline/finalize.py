@@ -36,5 +36,5 @@ def finalize_video(media_id: int) -> None:
             or 0
         )
         video.status = VideoStatus.done
-        video.finished_at = func.now()  # type: ignore[assignment]
-        video.touched_at = func.now()  # type: ignore[assignment]
+        video.finished_at = func.now()
+        video.touched_at = func.now()

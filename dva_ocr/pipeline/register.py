@@ -96,4 +96,4 @@ def reset_video(session: Session, video: Video) -> None:
     video.frames_skipped = video.frames_partial = video.tracks_count = 0
     video.started_at = video.finished_at = None
     video.requeues = 0
-    video.touched_at = func.now()  # type: ignore[assignment]
+    video.touched_at = func.now()

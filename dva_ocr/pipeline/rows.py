@@ -51,17 +51,17 @@ def count_frames(media_id: int, condition: ColumnElement[bool]) -> ScalarSelect[
 def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]]) -> list[tuple[int, Any]]:
     """Write frame rows (again, if a redelivered extraction wrote them before) and the item's frame
     counters. Returns (frame id, bands) per row."""
-    stmt = insert(Frame).values(list(rows))
-    stmt = stmt.on_conflict_do_update(
+    values = insert(Frame).values(list(rows))
+    stmt = values.on_conflict_do_update(
         constraint="uq_frames_video_index",
         set_={
-            "time_s": stmt.excluded.time_s,
-            "path": stmt.excluded.path,
-            "ref_index": stmt.excluded.ref_index,
-            "bands": stmt.excluded.bands,
+            "time_s": values.excluded.time_s,
+            "path": values.excluded.path,
+            "ref_index": values.excluded.ref_index,
+            "bands": values.excluded.bands,
         },
     ).returning(Frame.id, Frame.bands)
-    written = [(fid, bands) for fid, bands in session.execute(stmt).all()]
+    written: list[tuple[int, Any]] = [(int(fid), bands) for fid, bands in session.execute(stmt).tuples()]
     last = rows[-1]["index"] + 1
     touch(
         session,
@@ -107,14 +107,16 @@ def save_frame_regions(
         )
     if rows:
         session.execute(insert(Region), rows)
-    stmt = insert(FrameOcr).values(
+    marker = insert(FrameOcr).values(
         frame_id=frame.id, model_version_id=model_version_id, regions_count=len(rows), elapsed_ms=elapsed_ms
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["frame_id", "model_version_id"],
-        set_={"regions_count": stmt.excluded.regions_count, "elapsed_ms": stmt.excluded.elapsed_ms},
-    ).returning(literal_column("(xmax = 0)"))  # true when the row was inserted, not updated
-    return int(bool(session.scalar(stmt)))
+    inserted = session.scalar(
+        marker.on_conflict_do_update(
+            index_elements=["frame_id", "model_version_id"],
+            set_={"regions_count": marker.excluded.regions_count, "elapsed_ms": marker.excluded.elapsed_ms},
+        ).returning(literal_column("(xmax = 0)"))  # true when the row was inserted, not updated
+    )
+    return int(bool(inserted))
 
 
 def frames_read_by(media_id: int, model_version_id: int) -> ScalarSelect[int]:

@@ -104,14 +104,14 @@ def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeue
         if v is None or v.status not in rows.UNFINISHED or v.touched_at != touched:
             return None  # finished, or work on it went on since it was read
         was = v.status
-        idle_min = (s.scalar(select(func.now())) - touched).total_seconds() / 60
+        idle_min = (s.execute(select(func.now())).scalar_one() - touched).total_seconds() / 60
         if v.requeues >= max_requeues:
             message = (
                 f"stuck while {was} for {idle_min:.0f} min with no task queued or running"
                 + (f", after being queued again {v.requeues} time(s)" if v.requeues else "")
                 + "; retry it to run it again from the start"
             )
-            v.status, v.error, v.finished_at = VideoStatus.failed, message, func.now()  # type: ignore[assignment]
+            v.status, v.error, v.finished_at = VideoStatus.failed, message, func.now()
             return SweepAction("media", media_id, None, was, "failed", message)
         if was == VideoStatus.queued or not v.extracted:
             sends.append((EXTRACT, (media_id,)))
@@ -128,7 +128,7 @@ def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeue
                 sends.append((FINALIZE, (media_id,)))
             stage = f"OCR of {len(unread)} frame(s)" if unread else "the roll-up"
         v.requeues += 1
-        v.touched_at = func.now()  # type: ignore[assignment]
+        v.touched_at = func.now()
     for task, args in sends:  # after the commit: a worker must see the rows
         queue.send(task, *args)
     message = f"no task for {idle_min:.0f} min while {was}; queued {stage} again"

@@ -15,13 +15,13 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
     """Replace the text tracks of (video, model version) from its regions. Returns tracks written."""
     frames = [
         tracks.FrameRec(
-            f.id, f.index, f.time_s, f.ref_index, None if f.bands is None else tuple(map(tuple, f.bands))
+            fid, index, time_s, ref_index, None if bands is None else tuple((b[0], b[1]) for b in bands)
         )
-        for f in session.execute(
+        for fid, index, time_s, ref_index, bands in session.execute(
             select(Frame.id, Frame.index, Frame.time_s, Frame.ref_index, Frame.bands).where(
                 Frame.video_id == video.id
             )
-        )
+        ).tuples()
     ]
     own: dict[int, list[tracks.Reading]] = {}
     for r in session.execute(

@@ -73,6 +73,7 @@ async def _check_csrf(request: Request) -> None:
     if sent is None and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
-        sent = (await request.form()).get(CSRF_FIELD)
+        field = (await request.form()).get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
     if not expected or not sent or not secrets.compare_digest(str(sent), expected):
         raise HTTPException(403, "CSRF check failed: reload the page and try again")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from dva_ocr import media_admin
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import FrameOcr, Video, VideoStatus
 from dva_ocr.web.auth import current_user
@@ -27,7 +28,7 @@ class WorkCollector(Collector):
         with session_scope() as s:
             frames = s.scalar(select(func.count()).select_from(FrameOcr)) or 0
             regions = s.scalar(select(func.coalesce(func.sum(Video.regions_count), 0))) or 0
-            by_status = dict(s.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+            by_status = media_admin.counts_by_status(s)
         yield CounterMetricFamily("dva_frames_processed", "Frames read by an OCR model", value=frames)
         yield CounterMetricFamily(
             "dva_regions_found", "Text regions stored for finished media", value=regions
@@ -35,11 +36,11 @@ class WorkCollector(Collector):
         yield CounterMetricFamily(
             "dva_task_failures",
             "Media items whose processing failed",
-            value=by_status.get(VideoStatus.failed, 0),
+            value=by_status[VideoStatus.failed],
         )
         media = GaugeMetricFamily("dva_media", "Media items by status", labels=["status"])
-        for status in VideoStatus:
-            media.add_metric([status.value], by_status.get(status, 0))
+        for status, n in by_status.items():
+            media.add_metric([status], n)
         yield media
         depth = GaugeMetricFamily("dva_queue_depth", "Tasks waiting per queue", labels=["queue"])
         try:
@@ -59,7 +60,7 @@ def install(app: FastAPI) -> None:
     app.state.metrics_registry = registry
 
     @app.middleware("http")
-    async def _time(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _time(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

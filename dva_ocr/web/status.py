@@ -33,7 +33,7 @@ def workers_alive() -> list[dict[str, Any]]:
     for key in r.scan_iter(match=f"{prefix}:alive:*"):
         value = r.get(key)
         if value:
-            queue, _, host = value.decode().partition("|")
+            queue, _, host = (value.decode() if isinstance(value, bytes) else str(value)).partition("|")
             out.append({"queue": queue, "name": host})
     return sorted(out, key=lambda w: (w["queue"], w["name"]))
 
