@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 BUILD := build
 
-.PHONY: up test bench lint setup system venv migrate clean
+.PHONY: up test test-fast bench lint setup system venv migrate clean
 
 up: setup
 	bash scripts/up.sh
@@ -14,6 +14,11 @@ up: setup
 test: export DVA_BROWSER_TESTS := 1
 test: setup lint
 	$(PY) -m pytest -q
+
+# The fast tier: no services, no models, no training (tests marked `integration` are left out); no
+# apt-get or migrations either, only the virtualenv.
+test-fast: venv
+	$(PY) -m pytest -q -m "not integration"
 
 bench: setup
 	mkdir -p $(BUILD)/bench

@@ -94,3 +94,16 @@ def workers(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 
     with running_stack(tmp_path_factory.mktemp("stack") / "up.log") as log:
         yield log
+
+
+SERVICE_FIXTURES = frozenset({"service_env", "db", "workers"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test that needs the services (through any of its fixtures); tests that
+    load the OCR models or train without them carry the marker in their own files. `make test-fast`
+    runs the rest: ``pytest -m "not integration"``."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

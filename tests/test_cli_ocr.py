@@ -1,12 +1,20 @@
-"""`./manage.py ocr`: the library's image OCR from the command line, with no database or queue."""
+"""`./manage.py ocr`: the library's image OCR from the command line, with no database or queue; and the
+installed `dva-ocr` console script."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from PIL import Image
+import pytest
+from PIL import Image, ImageDraw, ImageFont
 from runcli import run_cli
-from textgen import render_lines
+from textgen import FONT_DIR, render_lines
+
+pytestmark = pytest.mark.integration  # every test here runs the bundled OCR models
 
 
 def test_ocr_json_lines_without_any_service(tmp_path, monkeypatch):
@@ -75,3 +83,45 @@ def test_rec_only_reads_each_image_as_one_line(tmp_path, monkeypatch):
     proc = run_cli("ocr", "--rec-only", str(folder / "line_1.png"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("Platform 4")
+
+
+def test_installed_console_script(tmp_path, monkeypatch):
+    """`pip install` puts `dva-ocr` beside the interpreter; it is the same CLI as ./manage.py."""
+    script = Path(sys.executable).parent / "dva-ocr"
+    assert script.is_file(), f"{script} missing: reinstall the project (pip install -e .)"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")  # ocr needs no service
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # from another folder: nothing may depend on the repository being the working directory
+        return subprocess.run(
+            [str(script), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=os.environ.copy(),
+            timeout=300,
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert all(cmd in helped.stdout for cmd in ("ocr", "ingest", "search", "eval", "train-rec"))
+
+    image = Image.new("RGB", (640, 160), (250, 250, 245))
+    font = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), 40)
+    ImageDraw.Draw(image).text((30, 50), "Harbour lights 42", font=font, fill=(20, 20, 30))
+    left, top, right, bottom = font.getbbox("Harbour lights 42")  # the ink, relative to (30, 50)
+    path = tmp_path / "line.png"
+    image.save(path)
+    proc = run("ocr", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    [out] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert set(out) == {"image", "regions", "elapsed_ms"}
+    assert out["image"] == str(path) and out["elapsed_ms"] > 0
+    [region] = out["regions"]
+    assert {"polygon", "text", "confidence"} <= set(region)
+    assert region["text"] == "Harbour lights 42" and 0.5 <= region["confidence"] <= 1
+    (x1, y1), (x2, y2), (x3, y3), (x4, y4) = region["polygon"]
+    # clockwise from top-left, around the drawn text (within a few pixels), in the image's own pixels
+    assert x1 < x2 and y2 < y3 and x3 > x4 and y4 > y1
+    assert abs(min(x1, x4) - (30 + left)) < 12 and abs(max(x2, x3) - (30 + right)) < 12
+    assert abs(min(y1, y2) - (50 + top)) < 12 and abs(max(y3, y4) - (50 + bottom)) < 12

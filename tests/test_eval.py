@@ -392,6 +392,7 @@ def _eval_json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_eval_quad_set(sets):
     r = _eval_json(str(sets["quad"]))
     assert (r["model"], r["layout"], r["images"], r["skipped"], r["missing_gt"]) == (
@@ -410,6 +411,7 @@ def test_eval_quad_set(sets):
     assert r["images_per_s"] > 0 and r["seconds"] > 0
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_eval_box_set_table(sets):
     proc = run_cli("eval", str(sets["box"]), "--limit", "3")
     assert proc.returncode == 0, proc.stderr
@@ -429,6 +431,7 @@ def engine():
     return load_engine("ppocrv4")
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_word_level_annotations(sets, engine):
     """The detector finds lines, so word boxes do not match its boxes (IoU < 0.5): detection scores low,
     while the end-to-end word comparison is the same as for line annotations."""
@@ -438,6 +441,7 @@ def test_word_level_annotations(sets, engine):
     assert r["end_to_end"]["recall"] >= 0.9 and r["end_to_end"]["precision"] >= 0.9
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_eval_crops(sets):
     r = _eval_json(str(sets["crops"]))
     assert (r["layout"], r["crops"], r["skipped"]) == ("crops", 20, [])
@@ -447,6 +451,7 @@ def test_eval_crops(sets):
     assert r["crops_per_s"] > 0
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_crops_from_a_tab_labels_file(sets, engine):
     r = evaluate_dataset(engine, load_dataset(sets["crops_tab"] / "labels.txt", limit=12))
     assert r["crops"] == 12 and r["recognition"]["accuracy"] >= 0.9  # measured: 12 of 12

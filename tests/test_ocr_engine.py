@@ -13,6 +13,8 @@ from textgen import SENTENCES, render_lines, word_recall
 from dva_ocr.ocr import OcrEngine, OcrRegion
 from dva_ocr.ocr.runtime import RuntimeUnavailableError
 
+pytestmark = pytest.mark.integration  # the bundled OCR models, for real
+
 
 def _jpeg(rgb: np.ndarray, quality: int = 90) -> np.ndarray:
     """Round-trip through JPEG like video frames: this is what makes the recogniser drop spaces."""

@@ -124,6 +124,7 @@ def exported(trained: dict) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.integration  # trains a model
 def test_ctrl_c_leaves_a_checkpoint_that_resumes(trained: dict) -> None:
     assert trained["first_rc"] == 130, trained["first_log"]
     assert "interrupted at step" in trained["first_log"]
@@ -140,6 +141,7 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(trained: dict) -> None:
     assert progress and all(k in progress[-1] for k in ("loss", "val", "lines/s", "ETA"))
 
 
+@pytest.mark.integration  # trains a model
 def test_trained_model_reads_clean_lines_through_text_recognizer(exported: dict[str, Path]) -> None:
     session = OrtSession(exported["ntc"])
     meta = session.metadata
@@ -162,6 +164,7 @@ def test_trained_model_reads_clean_lines_through_text_recognizer(exported: dict[
     assert all(0 < r.confidence <= 1 for r in results if r.text)
 
 
+@pytest.mark.integration  # trains a model
 def test_validation_reads_like_the_exported_model_in_the_engine(
     trained: dict, exported: dict[str, Path]
 ) -> None:
@@ -193,6 +196,7 @@ def _rec_batch(crops: list[np.ndarray], height: int) -> np.ndarray:
     return x
 
 
+@pytest.mark.integration  # trains a model
 def test_onnxruntime_and_opencv_dnn_agree(exported: dict[str, Path]) -> None:
     sess = ort.InferenceSession(str(exported["ntc"]), providers=["CPUExecutionProvider"])
     net = cv2.dnn.readNetFromONNX(str(exported["ntc"]))
@@ -213,6 +217,7 @@ def test_onnxruntime_and_opencv_dnn_agree(exported: dict[str, Path]) -> None:
     assert worst < 1e-5, worst
 
 
+@pytest.mark.integration  # trains a model
 def test_opencv_text_recognition_model_decodes_like_onnxruntime(exported: dict[str, Path]) -> None:
     path = exported["tnc"]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -250,12 +255,14 @@ def test_charset_rules_and_text_source() -> None:
         assert set(t) <= set("0123456789 ")
 
 
+@pytest.mark.integration  # trains a model
 def test_train_rec_refuses_a_different_charset_on_resume(trained: dict) -> None:
     res = run_cli("train-rec", "--out", str(trained["dir"]), "--steps", "1", "--charset", "0123")
     assert res.returncode == 2
     assert "charset" in res.stderr and "another --out" in res.stderr
 
 
+@pytest.mark.integration  # trains a model
 def test_real_crops_are_mixed_in_and_bad_labels_are_reported(tmp_path: Path) -> None:
     crops = tmp_path / "crops"
     crops.mkdir()

@@ -152,6 +152,7 @@ def _mid(s: vg.Shown) -> float:
     return round((s.start + s.end) / 2, 1)
 
 
+@pytest.mark.integration  # runs the bundled OCR models
 def test_ocr_reads_the_truth(videos: dict[str, tuple[Path, list[vg.Shown]]], engine: OcrEngine) -> None:
     subs = videos["subtitles"][1]
     titles = [s for s in videos["slides"][1] if s.kind == "title"]
