@@ -68,6 +68,24 @@ def list_videos(session: Session, *, limit: int = 200, offset: int = 0) -> list[
     return list(session.scalars(select(Video).order_by(Video.id.desc()).limit(limit).offset(offset)))
 
 
+def counts_by_status(session: Session) -> dict[str, int]:
+    """Media items per status, every status named (0 where none)."""
+    counts = dict(session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+    return {s.value: counts.get(s.value, 0) for s in VideoStatus}
+
+
+def recent_failures(session: Session, limit: int = 25) -> list[Video]:
+    """Failed media items, the latest to fail first."""
+    return list(
+        session.scalars(
+            select(Video)
+            .where(Video.status == VideoStatus.failed)
+            .order_by(Video.finished_at.desc().nulls_last(), Video.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def delete_video(session: Session, video_id: int) -> None:
     """Remove the item's rows (frames and regions cascade) and its files."""
     v = get_video(session, video_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ class Hit:
     frame_index: int = 0
     frame_size: tuple[int, int] = (0, 0)  # width, height of the sampled frame
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["box"] = list(self.box)
         return {k: d[k] for k in ("media_id", "time", "end", "text", "box", "score", "match")}
@@ -142,7 +142,7 @@ def search(
     query = query.strip()
     if not query:
         return []
-    params = {
+    params: dict[str, Any] = {
         "q": query,
         "video": video_id,
         "limit": limit,
@@ -210,7 +210,7 @@ def _headline_spans(session: Session, query: str, texts: list[str]) -> list[list
         return []
     # the markers must not occur in the texts; a same-length stand-in keeps every offset
     sent = [t.replace(_START, " ").replace(_STOP, " ") for t in texts]
-    rows = session.execute(
+    rows: Iterable[str] = session.execute(
         text(
             f"SELECT ts_headline('{TS_CONFIG}', u.t, websearch_to_tsquery('{TS_CONFIG}', :q), :opts)"
             " FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS u(t, n) ORDER BY u.n"

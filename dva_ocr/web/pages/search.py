@@ -1,0 +1,149 @@
+"""The search page: hits grouped by media, each with a crop around its box and its matched words marked."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from dva_ocr import media_admin
+from dva_ocr.errors import DvaOcrError
+from dva_ocr.search import Hit, Span, highlight, search, segments
+from dva_ocr.web.auth import get_db
+from dva_ocr.web.pages.common import page_router, render
+
+router = page_router()
+
+SEARCH_PAGE_SIZE = 20
+THUMB_WIDTH = 220  # px of a search hit's crop
+THUMB_MAX_HEIGHT = 90
+
+
+@dataclass
+class HitView:
+    hit: Hit
+    highlighted: Markup
+    thumb_style: str
+
+    @property
+    def link(self) -> str:
+        return f"/media/{self.hit.media_id}?t={self.hit.time:g}"
+
+
+def _crop_style(hit: Hit) -> str:
+    """CSS that shows the frame cropped around the box: a sized div with a scaled, shifted background."""
+    width, height = hit.frame_size
+    if not width or not height:
+        return f"width:{THUMB_WIDTH}px;height:{THUMB_MAX_HEIGHT // 2}px"
+    x, y, w, h = hit.box
+    pad = max(16, int(h * 0.6))
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(width, x + w + pad), min(height, y + h + pad)
+    cw, ch = max(1, x1 - x0), max(1, y1 - y0)
+    scale = THUMB_WIDTH / cw
+    if ch * scale > THUMB_MAX_HEIGHT:  # a tall region: fit the height instead
+        scale = THUMB_MAX_HEIGHT / ch
+    url = f"/files/media/{hit.media_id}/frames/{hit.frame_index}.jpg"
+    return (
+        f"width:{cw * scale:.0f}px;height:{ch * scale:.0f}px;"
+        f"background-image:url({url});"
+        f"background-size:{width * scale:.1f}px {height * scale:.1f}px;"
+        f"background-position:{-x0 * scale:.1f}px {-y0 * scale:.1f}px"
+    )
+
+
+def _to_markup(value: str, spans: list[Span]) -> Markup:
+    """The text, escaped, with its highlighted spans in <mark>."""
+    return Markup(
+        "".join(
+            f"<mark>{html.escape(piece)}</mark>" if marked else html.escape(piece)
+            for piece, marked in segments(value, spans)
+        )
+    )
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    q: str = Query("", max_length=500),
+    media: str | None = None,
+    time_from: str | None = None,
+    time_to: str | None = None,
+    min_confidence: str | None = None,
+    offset: int = Query(0, ge=0),
+    db: Session = Depends(get_db),
+) -> HTMLResponse:
+    media_id = int(media) if media and media.isdigit() else None
+    t0, t1 = _float_or_none(time_from), _float_or_none(time_to)
+    min_conf = _float_or_none(min_confidence)
+    if min_conf is not None:
+        min_conf = min(1.0, max(0.0, min_conf))
+    groups: list[dict[str, Any]] = []
+    has_next = False
+    error = None
+    if q.strip():
+        try:
+            hits = search(
+                db,
+                q,
+                video_id=media_id,
+                limit=SEARCH_PAGE_SIZE + 1,
+                offset=offset,
+                min_confidence=min_conf,
+                time_from=t0,
+                time_to=t1,
+            )
+        except DvaOcrError as exc:
+            hits, error = [], str(exc)
+        has_next = len(hits) > SEARCH_PAGE_SIZE
+        hits = hits[:SEARCH_PAGE_SIZE]
+        by_media: dict[int, dict[str, Any]] = {}
+        for h, spans in zip(hits, highlight(db, q, hits), strict=True):
+            view = HitView(hit=h, highlighted=_to_markup(h.text, spans), thumb_style=_crop_style(h))
+            group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
+            group["hits"].append(view)
+        groups = list(by_media.values())
+
+    params = {
+        "q": q,
+        "media": media_id or "",
+        "time_from": time_from or "",
+        "time_to": time_to or "",
+        "min_confidence": min_confidence or "",
+    }
+
+    def page_url(new_offset: int) -> str:
+        kept = {k: v for k, v in params.items() if v not in ("", None)}
+        return "/search?" + urlencode(kept | ({"offset": new_offset} if new_offset else {}))
+
+    return render(
+        request,
+        "search.html",
+        active="search",
+        q=q,
+        params=params,
+        groups=groups,
+        error=error,
+        offset=offset,
+        page_size=SEARCH_PAGE_SIZE,
+        count=sum(len(g["hits"]) for g in groups),
+        prev_url=page_url(max(0, offset - SEARCH_PAGE_SIZE)) if offset > 0 else None,
+        next_url=page_url(offset + SEARCH_PAGE_SIZE) if has_next else None,
+        all_media=media_admin.list_videos(db, limit=1000),
+    )
+
+
+# --- jobs ------------------------------------------------------------------------------------------
