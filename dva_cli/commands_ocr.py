@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from dva_ocr.ocr import OcrEngine
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_rec_only(args, engine, images)
     failures = 0
     for start in range(0, len(images), CHUNK):
-        chunk: list[tuple[Path, object]] = []
+        chunk: list[tuple[Path, np.ndarray]] = []
         for path in images[start : start + CHUNK]:
             try:
                 chunk.append((path, read_image(path)))

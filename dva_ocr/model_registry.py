@@ -111,7 +111,8 @@ def list_models(session: Session) -> list[tuple[ModelVersion, int]]:
     """Every model version with the number of media items it is active for; the bundled one included."""
     get_or_create_model_version(session, MODEL_NAME)
     count = select(func.count(Video.id)).where(Video.model_version_id == ModelVersion.id).scalar_subquery()
-    return [(mv, n) for mv, n in session.execute(select(ModelVersion, count).order_by(ModelVersion.id))]
+    rows = session.execute(select(ModelVersion, count).order_by(ModelVersion.id)).all()
+    return [(row[0], int(row[1])) for row in rows]
 
 
 def model_json(mv: ModelVersion, media: int | None = None, *, default: str | None = None) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def postprocess(prob: np.ndarray, g: DetGeometry, p: DetParams) -> list[Detectio
     prob = prob[: g.h, : g.w]
     mask = (prob > p.thresh).astype(np.uint8)
     if p.use_dilation:
-        mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
+        mask = np.asarray(cv2.dilate(mask, np.ones((2, 2), np.uint8)), dtype=np.uint8)
     contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     sx, sy = g.src_w / g.w, g.src_h / g.h
     out: list[Detection] = []

@@ -61,7 +61,7 @@ def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]
             "bands": values.excluded.bands,
         },
     ).returning(Frame.id, Frame.bands)
-    written: list[tuple[int, Any]] = [(int(fid), bands) for fid, bands in session.execute(stmt).tuples()]
+    written: list[tuple[int, Any]] = [(int(fid), bands) for fid, bands in session.execute(stmt).all()]
     last = rows[-1]["index"] + 1
     touch(
         session,

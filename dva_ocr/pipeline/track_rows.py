@@ -21,7 +21,7 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
             select(Frame.id, Frame.index, Frame.time_s, Frame.ref_index, Frame.bands).where(
                 Frame.video_id == video.id
             )
-        ).tuples()
+        ).all()
     ]
     own: dict[int, list[tracks.Reading]] = {}
     for r in session.execute(

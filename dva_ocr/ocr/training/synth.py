@@ -245,7 +245,7 @@ class LineRenderer:
         w = right - left + mx[0] + mx[1] + 2 * stroke + 1
         h = y1 - y0 + my[0] + my[1] + 2 * stroke + 1
         bg_rgb, fg, stroke_fill = self._colours(rng, clean)
-        bg = self._background(rng, nrng, (h, w), bg_rgb, clean)
+        bg = self._background(rng, nrng, (int(h), int(w)), bg_rgb, clean)
         img = Image.fromarray(bg)
         draw = ImageDraw.Draw(img)
         xy = (mx[0] - left + stroke, my[0] - y0 + stroke)
@@ -350,6 +350,7 @@ class LineRenderer:
         arr = np.clip(f32, 0, 255).astype(np.uint8)
         if rng.random() < 0.4:
             ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(15, 90)])
-            if ok:
-                arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+            if decoded is not None:
+                arr = decoded
         return arr

@@ -226,7 +226,7 @@ def train(opts: TrainOptions) -> TrainResult:
 
     torch.manual_seed(opts.seed)
     model = build(cfg, ckpt["model"] if ckpt else None)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
     optimiser = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
     if ckpt:
         optimiser.load_state_dict(ckpt["optimizer"])
@@ -296,6 +296,8 @@ def train(opts: TrainOptions) -> TrainResult:
             data["optimizer"] = optimiser.state_dict()
         return data
 
+    val_step = -1  # the step of the last validation
+
     def validate() -> None:
         nonlocal best_exact, val_step
         val_step = step
@@ -334,7 +336,6 @@ def train(opts: TrainOptions) -> TrainResult:
             f"{lps:.0f} lines/s  ETA {_fmt_time(min(eta)) if eta else '-'}"
         )
 
-    val_step = -1
     model.train()
     batches = Prefetcher(maker, rng, lines_total, opts.easy_lines)
     try:
