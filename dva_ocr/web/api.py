@@ -7,19 +7,28 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
 from dva_ocr.db.tables import User
+from dva_ocr.exports import FORMATS
 from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
 from dva_ocr.search import highlight, search
+from dva_ocr.web import schemas
 from dva_ocr.web.auth import current_user, get_db
 from dva_ocr.web.deps import get_queue
 from dva_ocr.web.status import health
 from dva_ocr.work import WorkQueue, submit
 
 router = APIRouter(prefix="/api")
-protected = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
+protected = APIRouter(prefix="/api", dependencies=[Depends(current_user)], responses=schemas.errors(401))
+WRITE = schemas.errors(403)  # cookie-authenticated writes need the CSRF token
+ITEM = schemas.errors(404)
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=schemas.Health,
+    response_model_exclude_unset=True,
+    responses={503: {"model": schemas.Unavailable, "description": "Database or broker unreachable"}},
+)
 def api_health() -> dict:
     """Liveness for load balancers and people: database and broker reachable. No login needed."""
     h = health()
@@ -28,7 +37,9 @@ def api_health() -> dict:
     return h
 
 
-@protected.post("/media", status_code=201)
+@protected.post(
+    "/media", status_code=201, response_model=schemas.Upload, responses=WRITE | schemas.errors(413, 415)
+)
 def upload_media(
     request: Request,
     file: UploadFile = File(..., description="a video or image"),
@@ -63,7 +74,7 @@ def upload_media(
     return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
 
 
-@protected.get("/media")
+@protected.get("/media", response_model=schemas.MediaList)
 def list_media(
     limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0), db: Session = Depends(get_db)
 ) -> dict:
@@ -72,29 +83,29 @@ def list_media(
     }
 
 
-@protected.get("/media/{media_id}")
+@protected.get("/media/{media_id}", response_model=schemas.MediaItem, responses=ITEM)
 def get_media(media_id: int, db: Session = Depends(get_db)) -> dict:
     return media_admin.media_json(media_admin.get_video(db, media_id))
 
 
-@protected.delete("/media/{media_id}", status_code=204)
+@protected.delete("/media/{media_id}", status_code=204, responses=WRITE | ITEM)
 def delete_media(media_id: int, db: Session = Depends(get_db)) -> None:
     media_admin.delete_video(db, media_id)
 
 
-@protected.post("/media/{media_id}/retry")
+@protected.post("/media/{media_id}/retry", response_model=schemas.MediaItem, responses=WRITE | ITEM)
 def retry_media(media_id: int, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
     return media_admin.media_json(submit.retry_media(db, queue, media_id))
 
 
-@protected.get("/media/{media_id}/regions")
+@protected.get("/media/{media_id}/regions", response_model=schemas.Regions, responses=ITEM)
 def media_regions(
     media_id: int, limit: int = Query(5000, ge=1, le=100000), db: Session = Depends(get_db)
 ) -> dict:
     return {"media_id": media_id, "regions": media_admin.regions_of(db, media_id, limit=limit)}
 
 
-@protected.get("/media/{media_id}/tracks")
+@protected.get("/media/{media_id}/tracks", response_model=schemas.Tracks, responses=ITEM)
 def media_tracks(media_id: int, db: Session = Depends(get_db)) -> dict:
     """Text tracks of the media item's active model version: text, start/end, per-frame boxes."""
     return {
@@ -103,7 +114,16 @@ def media_tracks(media_id: int, db: Session = Depends(get_db)) -> dict:
     }
 
 
-@protected.get("/media/{media_id}/export")
+@protected.get(
+    "/media/{media_id}/export",
+    responses=ITEM
+    | {
+        200: {
+            "description": "The export file (the format's content type)",
+            "content": {ct.split(";")[0]: {} for ct, _ in FORMATS.values()},
+        }
+    },
+)
 def export_media(
     media_id: int,
     format: str = Query("json", pattern="^(json|csv|srt|vtt)$"),
@@ -115,7 +135,7 @@ def export_media(
     return Response(body.encode("utf-8"), media_type=content_type, headers=headers)
 
 
-@protected.get("/search")
+@protected.get("/search", response_model=schemas.SearchResults)
 def api_search(
     q: str = Query(..., max_length=500, description='words, "phrases", OR, -excluded'),
     media: int | None = None,
@@ -158,6 +178,6 @@ def api_search(
     }
 
 
-@protected.get("/me")
+@protected.get("/me", response_model=schemas.Me)
 def me(user: User = Depends(current_user)) -> dict:
     return {"id": user.id, "name": user.name, "is_admin": user.is_admin}

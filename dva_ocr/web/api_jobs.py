@@ -8,14 +8,17 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import jobs
 from dva_ocr import model_registry as reg
+from dva_ocr.web import schemas
 from dva_ocr.web.auth import current_user, get_db
 from dva_ocr.web.deps import get_queue
 from dva_ocr.work import WorkQueue, submit
 
-router = APIRouter(prefix="/api", dependencies=[Depends(current_user)])
+router = APIRouter(prefix="/api", dependencies=[Depends(current_user)], responses=schemas.errors(401))
+WRITE = schemas.errors(403)  # cookie-authenticated writes need the CSRF token
+ITEM = schemas.errors(404)
 
 
-@router.get("/models")
+@router.get("/models", response_model=schemas.Models, response_model_exclude_unset=True)
 def list_models(db: Session = Depends(get_db)) -> dict:
     default = reg.default_model_name(db)
     return {
@@ -24,7 +27,12 @@ def list_models(db: Session = Depends(get_db)) -> dict:
     }
 
 
-@router.post("/models/{name}/activate")
+@router.post(
+    "/models/{name}/activate",
+    response_model=schemas.Model,
+    response_model_exclude_unset=True,
+    responses=WRITE | ITEM,
+)
 def activate_model(name: str, db: Session = Depends(get_db)) -> dict:
     mv = reg.activate(db, name)
     db.commit()
@@ -38,7 +46,7 @@ class JobRequest(BaseModel):
     missing: bool = Field(False, description="media the model has not read yet")
 
 
-@router.post("/jobs", status_code=201)
+@router.post("/jobs", status_code=201, response_model=schemas.Job, responses=WRITE | ITEM)
 def create_job(
     body: JobRequest, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)
 ) -> dict:
@@ -46,35 +54,35 @@ def create_job(
     return jobs.job_json(db, job)
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=schemas.Jobs)
 def list_jobs(db: Session = Depends(get_db)) -> dict:
     return {"jobs": [jobs.job_json(db, j) for j in jobs.list_jobs(db)]}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=schemas.Job, responses=ITEM)
 def get_job(job_id: int, db: Session = Depends(get_db)) -> dict:
     return jobs.job_json(db, jobs.get_job(db, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", response_model=schemas.Job, responses=WRITE | ITEM)
 def cancel_job(job_id: int, db: Session = Depends(get_db)) -> dict:
     job = jobs.cancel_job(db, job_id)
     db.commit()
     return jobs.job_json(db, job)
 
 
-@router.post("/jobs/{job_id}/retry")
+@router.post("/jobs/{job_id}/retry", response_model=schemas.Job, responses=WRITE | ITEM)
 def retry_job(job_id: int, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
     submit.retry_job(db, queue, job_id)
     return jobs.job_json(db, jobs.get_job(db, job_id))
 
 
-@router.get("/jobs/{job_id}/compare")
+@router.get("/jobs/{job_id}/compare", response_model=schemas.Compare, responses=ITEM)
 def compare_job(job_id: int, db: Session = Depends(get_db)) -> dict:
     return {"job_id": job_id, "media": jobs.compare(db, job_id)}
 
 
-@router.post("/jobs/{job_id}/promote")
+@router.post("/jobs/{job_id}/promote", response_model=schemas.Promoted, responses=WRITE | ITEM)
 def promote_job(job_id: int, db: Session = Depends(get_db)) -> dict:
     n = jobs.promote(db, job_id)
     db.commit()

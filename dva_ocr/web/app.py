@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, api_jobs, files, metrics, pages
+from dva_ocr.web import api, api_jobs, files, metrics, pages, schemas
 from dva_ocr.web.auth import LoginRequired
 from dva_ocr.work.queues import Sent, Task, WorkQueue
 
@@ -67,7 +68,20 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app.include_router(metrics.router)
     app.include_router(pages.router)
     _error_handlers(app)
+    _openapi(app)
     return app
+
+
+def _openapi(app: FastAPI) -> None:
+    """/openapi.json (and /docs) with the error answers the handlers below really give."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = schemas.document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _error_handlers(app: FastAPI) -> None:
