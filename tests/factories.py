@@ -40,7 +40,8 @@ def make_video_row(s: Session, name: str = "clip.mp4", *, status: str = VideoSta
     return v
 
 
-def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
+def frame_row(s: Session, video: Video, index: int, *, bands: list[list[int]] | None = None) -> Frame:
+    """A 1280x720 frame row at ``index`` seconds (``bands``: None read in full, [] unchanged)."""
     f = Frame(
         video_id=video.id,
         index=index,
@@ -48,9 +49,15 @@ def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
         path=f"{video.id}/frames/{index:06d}.jpg",
         width=1280,
         height=720,
+        bands=bands,
     )
     s.add(f)
     s.flush()
+    return f
+
+
+def add_frame(s: Session, video: Video, index: int, texts: list[str]) -> Frame:
+    f = frame_row(s, video, index)
     save_frame_regions(s, f, video.model_version_id, [FakeRegion(t, raw_text=t) for t in texts], 1.0)
     # what finalizing does: the text tracks (searched by default) follow the regions
     video.tracks_count = build_video_tracks(s, video, video.model_version_id)

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from factories import make_video_row
+from factories import frame_row, make_video_row
 from mediagen import Caption, make_video
 from sqlalchemy import create_engine, text, update
 
 from dva_ocr.db.session import session_scope
-from dva_ocr.db.tables import Frame, FrameOcr, Job, JobItem, Video
+from dva_ocr.db.tables import FrameOcr, Job, JobItem, Video
 from dva_ocr.pipeline import register_media
 from dva_ocr.pipeline.sweep import sweep_stuck
 from dva_ocr.work import EXTRACT, FINALIZE, OCR_FRAMES, RecordingQueue
@@ -35,21 +35,6 @@ def _age(*media_ids: int, minutes: float = 30) -> None:
         )
 
 
-def _frame(s, video: Video, index: int, bands=None) -> Frame:
-    f = Frame(
-        video_id=video.id,
-        index=index,
-        time_s=float(index),
-        path=f"{video.id}/frames/{index:06d}.jpg",
-        width=640,
-        height=360,
-        bands=bands,
-    )
-    s.add(f)
-    s.flush()
-    return f
-
-
 def test_sweep_queues_each_stuck_item_at_the_stage_it_stopped_then_fails_it(db):
     with session_scope() as s:
         queued = make_video_row(s, "queued.mp4", status="queued")
@@ -57,8 +42,8 @@ def test_sweep_queues_each_stuck_item_at_the_stage_it_stopped_then_fails_it(db):
         decoding = make_video_row(s, "decoding.mp4", status="processing")
         decoding.extracted = False
         reading = make_video_row(s, "reading.mp4", status="processing")
-        read_frame, unread_frame = _frame(s, reading, 0), _frame(s, reading, 1, bands=[[10, 40]])
-        _frame(s, reading, 2, bands=[])  # unchanged: never read
+        read_frame, unread_frame = frame_row(s, reading, 0), frame_row(s, reading, 1, bands=[[10, 40]])
+        frame_row(s, reading, 2, bands=[])  # unchanged: never read
         s.add(
             FrameOcr(
                 frame_id=read_frame.id,
