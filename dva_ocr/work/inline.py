@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dva_ocr import jobs, pipeline
+from dva_ocr.pipeline import sweep
 from dva_ocr.pipeline.contracts import Reader
+from dva_ocr.pipeline.read import model_name_of
 from dva_ocr.work.queues import EXTRACT, FINALIZE, OCR_FRAMES, REPROCESS_ITEM, SWEEP, Sent, Task
 
 ReaderFor = Callable[[str | None], Reader]  # model version name (None: the default) -> reader
@@ -18,10 +21,6 @@ class InlineQueue:
     ran: list[Sent] = field(default_factory=list)  # every task run, in order
 
     def send(self, task: Task, *args: int | list[int]) -> None:
-        from dva_ocr import jobs, pipeline
-        from dva_ocr.pipeline import sweep
-        from dva_ocr.pipeline.read import model_name_of
-
         self.ran.append(Sent(task, tuple(args)))
         if task == EXTRACT:
             pipeline.extract_video(_id(args[0]), queue=self)
