@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -51,7 +52,9 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     metrics.install(app)
 
     @app.middleware("http")
-    async def _refuse_oversized(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _refuse_oversized(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         # Refuse before the body is read: the multipart parser would otherwise spool it all to disk.
         length = request.headers.get("content-length", "")
         limit = settings.upload_max_bytes + (1 << 16)  # room for the multipart envelope
