@@ -17,10 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dva_ocr.db.session import session_scope
     from dva_ocr.db.tables import VideoStatus
-    from dva_ocr.media_admin import export_media, get_video
+    from dva_ocr.media_admin import export_media, get_media
 
     with session_scope() as s:
-        status = get_video(s, args.media_id).status
+        status = get_media(s, args.media_id).status
         body, _, _ = export_media(s, args.media_id, args.format)
     if status != VideoStatus.done:
         print(f"warning: media {args.media_id} is {status}; its tracks may be incomplete", file=sys.stderr)

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search the text found in all media")
     p.add_argument("query", help='words, "a phrase", a OR b, -excluded')
     p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
-    p.add_argument("--video", type=int, default=None, help="only this media id")
+    p.add_argument("--media", "--video", dest="media", type=int, default=None, help="only this media id")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument(
         "--frames", action="store_true", help="one hit per frame region instead of one per text track"
@@ -180,7 +180,7 @@ def search(args: argparse.Namespace) -> int:
 
     with session_scope() as s:
         level = "regions" if args.frames else "tracks"
-        hits = run_search(s, args.query, video_id=args.video, limit=args.limit, level=level)
+        hits = run_search(s, args.query, media_id=args.media, limit=args.limit, level=level)
     if args.json:
         for h in hits:
             print(json.dumps(h.to_json(), ensure_ascii=False))

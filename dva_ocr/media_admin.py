@@ -16,7 +16,7 @@ from dva_ocr.db.tables import Frame, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media import storage
 from dva_ocr.media.probe import probe
-from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_video
+from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_media
 from dva_ocr.settings import get_settings
 
 
@@ -57,14 +57,14 @@ def media_json(v: Video) -> dict[str, Any]:
     }
 
 
-def get_video(session: Session, video_id: int) -> Video:
-    v = session.get(Video, video_id)
+def get_media(session: Session, media_id: int) -> Video:
+    v = session.get(Video, media_id)
     if v is None:
-        raise NotFound(f"no media item {video_id}")
+        raise NotFound(f"no media item {media_id}")
     return v
 
 
-def list_videos(session: Session, *, limit: int = 200, offset: int = 0) -> list[Video]:
+def list_media(session: Session, *, limit: int = 200, offset: int = 0) -> list[Video]:
     return list(session.scalars(select(Video).order_by(Video.id.desc()).limit(limit).offset(offset)))
 
 
@@ -86,31 +86,31 @@ def recent_failures(session: Session, limit: int = 25) -> list[Video]:
     )
 
 
-def delete_video(session: Session, video_id: int) -> None:
+def delete_media(session: Session, media_id: int) -> None:
     """Remove the item's rows (frames and regions cascade) and its files."""
-    v = get_video(session, video_id)
+    v = get_media(session, media_id)
     root = get_settings().media_root
     original = root / v.path
     session.delete(v)
     session.flush()
-    storage.remove_video_files(root, video_id)
+    storage.remove_video_files(root, media_id)
     original.unlink(missing_ok=True)
 
 
-def retry_video(session: Session, video_id: int) -> Video:
-    v = get_video(session, video_id)
+def reset_failed_media(session: Session, media_id: int) -> Video:
+    v = get_media(session, media_id)
     if v.status != VideoStatus.failed:
-        raise DvaOcrError(f"media {video_id} is {v.status}; only failed items can be retried")
-    reset_video(session, v)
+        raise DvaOcrError(f"media {media_id} is {v.status}; only failed items can be retried")
+    reset_media(session, v)
     return v
 
 
-def regions_of(session: Session, video_id: int, *, limit: int = 5000) -> list[dict[str, Any]]:
-    v = get_video(session, video_id)
+def regions_of(session: Session, media_id: int, *, limit: int = 5000) -> list[dict[str, Any]]:
+    v = get_media(session, media_id)
     rows = session.execute(
         select(Region, Frame.time_s, Frame.index)
         .join(Frame, Frame.id == Region.frame_id)
-        .where(Region.video_id == video_id, Region.model_version_id == v.model_version_id)
+        .where(Region.video_id == media_id, Region.model_version_id == v.model_version_id)
         .order_by(Frame.index, Region.y, Region.x)
         .limit(limit)
     ).all()
@@ -129,14 +129,14 @@ def regions_of(session: Session, video_id: int, *, limit: int = 5000) -> list[di
     ]
 
 
-def tracks_of(session: Session, video_id: int, *, model_version_id: int | None = None) -> list[TextTrack]:
+def tracks_of(session: Session, media_id: int, *, model_version_id: int | None = None) -> list[TextTrack]:
     """A media item's text tracks (of its active model version unless one is named), by start."""
-    v = get_video(session, video_id)
+    v = get_media(session, media_id)
     mv_id = model_version_id or v.model_version_id
     return list(
         session.scalars(
             select(TextTrack)
-            .where(TextTrack.video_id == video_id, TextTrack.model_version_id == mv_id)
+            .where(TextTrack.video_id == media_id, TextTrack.model_version_id == mv_id)
             .order_by(TextTrack.start_s, TextTrack.y, TextTrack.x)
         )
     )
@@ -156,13 +156,13 @@ def track_json(t: TextTrack) -> dict[str, Any]:
     }
 
 
-def export_media(session: Session, video_id: int, fmt: str) -> tuple[str, str, str]:
+def export_media(session: Session, media_id: int, fmt: str) -> tuple[str, str, str]:
     """(body, content type, file name) of a media item's tracks in an export format."""
     from dva_ocr import exports
 
     if fmt not in exports.FORMATS:
         raise DvaOcrError(f"unknown export format {fmt!r}: use one of {', '.join(exports.FORMATS)}")
-    v = get_video(session, video_id)
+    v = get_media(session, media_id)
     media = exports.ExportMedia(
         id=v.id,
         name=v.source_name,
@@ -181,22 +181,22 @@ def export_media(session: Session, video_id: int, fmt: str) -> tuple[str, str, s
             confidence=t.confidence,
             boxes=tuple(exports.TrackBox(b["t"], b["frame"], tuple(b["box"])) for b in t.boxes),
         )
-        for t in tracks_of(session, video_id)
+        for t in tracks_of(session, media_id)
     ]
     return exports.render(fmt, media, tracks), exports.FORMATS[fmt][0], exports.export_filename(fmt, media)
 
 
-def frame_path(session: Session, video_id: int, index: int) -> Path:
-    f = session.scalar(select(Frame).where(Frame.video_id == video_id, Frame.index == index))
+def frame_path(session: Session, media_id: int, index: int) -> Path:
+    f = session.scalar(select(Frame).where(Frame.video_id == media_id, Frame.index == index))
     if f is None:
-        raise NotFound(f"media {video_id} has no frame {index}")
+        raise NotFound(f"media {media_id} has no frame {index}")
     return get_settings().media_root / f.path
 
 
-def nearest_frame_index(session: Session, video_id: int, time_s: float) -> int | None:
+def nearest_frame_index(session: Session, media_id: int, time_s: float) -> int | None:
     return session.scalar(
         select(Frame.index)
-        .where(Frame.video_id == video_id)
+        .where(Frame.video_id == media_id)
         .order_by(func.abs(Frame.time_s - time_s))
         .limit(1)
     )

@@ -124,7 +124,7 @@ def search(
     session: Session,
     query: str,
     *,
-    video_id: int | None = None,
+    media_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
     min_confidence: float | None = None,
@@ -144,7 +144,7 @@ def search(
         return []
     params: dict[str, Any] = {
         "q": query,
-        "video": video_id,
+        "video": media_id,
         "limit": limit,
         "offset": offset,
         "min_conf": min_confidence,

@@ -52,7 +52,7 @@ def test_phrase_or_and_exclusion(corpus):
 
 def test_video_filter_and_limit(corpus):
     with session_scope() as s:
-        assert search(s, "departures", video_id=corpus[0]) == []
+        assert search(s, "departures", media_id=corpus[0]) == []
         assert len(search(s, "departures OR news", limit=1)) == 1
 
 

@@ -95,12 +95,12 @@ def test_bodies_are_the_librarys_and_validate_against_their_models(client, queue
         vid, fid = v.id, failed.id
 
     with session_scope() as s:
-        video = media_admin.get_video(s, vid)
+        video = media_admin.get_media(s, vid)
         _same(client.get(f"/api/media/{vid}").json(), schemas.MediaItem, media_admin.media_json(video))
         _same(
             client.get("/api/media").json(),
             schemas.MediaList,
-            {"items": [media_admin.media_json(x) for x in media_admin.list_videos(s)]},
+            {"items": [media_admin.media_json(x) for x in media_admin.list_media(s)]},
         )
         _same(
             client.get(f"/api/media/{vid}/regions").json(),

@@ -13,7 +13,7 @@ from dva_ocr.pipeline.contracts import FoundRegion, Reader, TextRegion
 from dva_ocr.pipeline.extract import extract_video
 from dva_ocr.pipeline.finalize import finalize_video, maybe_finalize
 from dva_ocr.pipeline.read import ocr_frames, read_and_store, read_frames
-from dva_ocr.pipeline.register import IngestOptions, Registered, register_media, reset_video
+from dva_ocr.pipeline.register import IngestOptions, Registered, register_media, reset_media
 from dva_ocr.pipeline.rows import fail_media, save_frame_regions
 from dva_ocr.pipeline.track_rows import build_video_tracks, rebuild_tracks
 
@@ -33,6 +33,6 @@ __all__ = [
     "read_frames",
     "rebuild_tracks",
     "register_media",
-    "reset_video",
+    "reset_media",
     "save_frame_regions",
 ]

@@ -59,7 +59,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
     existing = session.scalar(select(Video).where(Video.sha256 == digest).with_for_update())
     if existing is not None:
         if existing.status == VideoStatus.failed:
-            reset_video(session, existing)
+            reset_media(session, existing)
             return Registered(existing.id, created=True)
         return Registered(existing.id, created=False)
     mv = get_or_create_model_version(session, options.model or default_model_name(session))
@@ -81,7 +81,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
     return Registered(video.id, created=True)
 
 
-def reset_video(session: Session, video: Video) -> None:
+def reset_media(session: Session, video: Video) -> None:
     """Forget a media item's frames and results so it can run again from the start."""
     session.query(TextTrack).filter(TextTrack.video_id == video.id).delete()
     session.query(Frame).filter(Frame.video_id == video.id).delete()

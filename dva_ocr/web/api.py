@@ -70,7 +70,7 @@ def upload_media(
     up = submit.submit_upload(
         db, queue, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, options=options
     )
-    video = media_admin.get_video(db, up.registered.media_id)
+    video = media_admin.get_media(db, up.registered.media_id)
     return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
 
 
@@ -79,18 +79,18 @@ def list_media(
     limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0), db: Session = Depends(get_db)
 ) -> dict:
     return {
-        "items": [media_admin.media_json(v) for v in media_admin.list_videos(db, limit=limit, offset=offset)]
+        "items": [media_admin.media_json(v) for v in media_admin.list_media(db, limit=limit, offset=offset)]
     }
 
 
 @protected.get("/media/{media_id}", response_model=schemas.MediaItem, responses=ITEM)
 def get_media(media_id: int, db: Session = Depends(get_db)) -> dict:
-    return media_admin.media_json(media_admin.get_video(db, media_id))
+    return media_admin.media_json(media_admin.get_media(db, media_id))
 
 
 @protected.delete("/media/{media_id}", status_code=204, responses=WRITE | ITEM)
 def delete_media(media_id: int, db: Session = Depends(get_db)) -> None:
-    media_admin.delete_video(db, media_id)
+    media_admin.delete_media(db, media_id)
 
 
 @protected.post("/media/{media_id}/retry", response_model=schemas.MediaItem, responses=WRITE | ITEM)
@@ -150,7 +150,7 @@ def api_search(
     hits = search(
         db,
         q,
-        video_id=media,
+        media_id=media,
         limit=limit,
         offset=offset,
         min_confidence=min_confidence,

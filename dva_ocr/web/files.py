@@ -18,7 +18,7 @@ router = APIRouter(prefix="/files", dependencies=[Depends(current_user)])
 
 @router.get("/media/{media_id}/original")
 def original(media_id: int, db: Session = Depends(get_db)) -> FileResponse:
-    v = media_admin.get_video(db, media_id)
+    v = media_admin.get_media(db, media_id)
     path = get_settings().media_root / v.path
     if not path.is_file():
         raise NotFound(f"the file of media {media_id} is missing from MEDIA_ROOT")

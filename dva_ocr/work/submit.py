@@ -47,7 +47,7 @@ def submit_file(queue: WorkQueue, path: Path, options: IngestOptions | None = No
 
 def retry_media(session: Session, queue: WorkQueue, media_id: int) -> Video:
     """A failed media item, reset and queued again from the start."""
-    video = media_admin.retry_video(session, media_id)
+    video = media_admin.reset_failed_media(session, media_id)
     session.commit()
     queue.send(EXTRACT, video.id)
     return video

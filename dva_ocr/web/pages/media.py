@@ -43,7 +43,7 @@ def media_page(
     db: Session = Depends(get_db),
 ) -> HTMLResponse:
     try:
-        video = media_admin.get_video(db, media_id)
+        video = media_admin.get_media(db, media_id)
     except NotFound as exc:
         return not_found(request, str(exc))
     frame_index = media_admin.nearest_frame_index(db, media_id, t if t is not None else 0.0)

@@ -99,7 +99,7 @@ def search_page(
             hits = search(
                 db,
                 q,
-                video_id=media_id,
+                media_id=media_id,
                 limit=SEARCH_PAGE_SIZE + 1,
                 offset=offset,
                 min_confidence=min_conf,
@@ -142,7 +142,7 @@ def search_page(
         count=sum(len(g["hits"]) for g in groups),
         prev_url=page_url(max(0, offset - SEARCH_PAGE_SIZE)) if offset > 0 else None,
         next_url=page_url(offset + SEARCH_PAGE_SIZE) if has_next else None,
-        all_media=media_admin.list_videos(db, limit=1000),
+        all_media=media_admin.list_media(db, limit=1000),
     )
 
 
