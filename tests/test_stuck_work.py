@@ -127,11 +127,33 @@ def test_sweep_fails_a_job_item_whose_task_is_gone(db):
 # --- with a real Celery worker ------------------------------------------------------------------------
 
 
+@pytest.fixture()
+def own_broker(service_env, request):
+    """A queue on broker keys of this test's own (the session's stack must not take its tasks)."""
+    import redis
+
+    from workers.app import make_app
+    from workers.queue import CeleryQueue
+
+    prefix = f"{service_env['BROKER_PREFIX']}-{request.node.name[-24:]}"
+    yield prefix, CeleryQueue(make_app(prefix))
+    r = redis.Redis.from_url(service_env["BROKER_URL"])
+    keys = list(r.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        r.delete(*keys)
+
+
 @contextmanager
-def _worker(tmp_path: Path, **env: str) -> Iterator[Path]:
-    """One qextract worker (`manage.py worker`) with these settings; yields its log file."""
+def _worker(tmp_path: Path, prefix: str, **env: str) -> Iterator[Path]:
+    """One qextract worker (`manage.py worker`) on the broker keys ``prefix`` with these settings;
+    yields its log file."""
     log = tmp_path / "worker.log"
-    full = os.environ.copy() | {"TASK_RETRY_BACKOFF_MAX_S": "1", "SWEEP_INTERVAL_S": "0"} | env
+    full = os.environ.copy() | {
+        "BROKER_PREFIX": prefix,
+        "TASK_RETRY_BACKOFF_MAX_S": "1",
+        "SWEEP_INTERVAL_S": "0",
+    }
+    full |= env
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", "qextract", "--concurrency", "1"],
@@ -176,10 +198,12 @@ def _media(tmp_path: Path, name: str) -> int:
 
 
 @pytest.mark.slow
-def test_retries_run_out_while_the_database_is_locked_the_item_fails_with_the_last_error(db, tmp_path):
+def test_retries_run_out_while_the_database_is_locked_the_item_fails_with_the_last_error(
+    db, tmp_path, own_broker
+):
     """The worker reaches the database, but every write of frames times out on a lock held longer
     than the whole retry backoff: when the retries run out the media item is failed with that error."""
-    from workers.tasks import queue
+    prefix, queue = own_broker
 
     vid = _media(tmp_path, "locked.mp4")
     url = os.environ["DATABASE_URL"]
@@ -188,7 +212,7 @@ def test_retries_run_out_while_the_database_is_locked_the_item_fails_with_the_la
         holder.execute(text("LOCK TABLE frames IN ACCESS EXCLUSIVE MODE"))  # until the rollback below
         sep = "&" if "?" in url else "?"
         env = {"DATABASE_URL": f"{url}{sep}options=-c%20lock_timeout%3D300", "TASK_MAX_RETRIES": "2"}
-        with _worker(tmp_path, **env) as log:
+        with _worker(tmp_path, prefix, **env) as log:
             queue.send(EXTRACT, vid)
             _wait_for(lambda: _status(vid)[0] == "failed", "the item to fail", log)
     finally:
@@ -201,10 +225,10 @@ def test_retries_run_out_while_the_database_is_locked_the_item_fails_with_the_la
 
 
 @pytest.mark.slow
-def test_database_unreachable_for_all_retries_the_sweep_fails_the_item(db, tmp_path):
+def test_database_unreachable_for_all_retries_the_sweep_fails_the_item(db, tmp_path, own_broker):
     """The worker cannot reach the database at all, not even to record that it gave up: the item
     stays queued with no task, which the sweep (with the database back) finds and fails."""
-    from workers.tasks import queue
+    prefix, queue = own_broker
 
     vid = _media(tmp_path, "unreachable.mp4")
     queue.send(EXTRACT, vid)
@@ -219,7 +243,7 @@ def test_database_unreachable_for_all_retries_the_sweep_fails_the_item(db, tmp_p
         "TASK_RETRY_BACKOFF_MAX_S": "2",
         "TASK_RETRY_JITTER": "0",
     }
-    with _worker(tmp_path, **env) as log:
+    with _worker(tmp_path, prefix, **env) as log:
         seen_unacked = False
 
         def gone() -> bool:

@@ -10,8 +10,10 @@ from dva_ocr.settings import get_settings
 from dva_ocr.work.queues import QDEFAULT, QUEUES, TASKS
 
 
-def make_app() -> Celery:
+def make_app(broker_prefix: str | None = None) -> Celery:
+    """The app of this deployment (``broker_prefix``: another deployment's keys on the same Redis)."""
     s = get_settings()
+    prefix = broker_prefix or s.broker_prefix
     app = Celery("dva_ocr", broker=s.broker_url, include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
@@ -33,7 +35,7 @@ def make_app() -> Celery:
         worker_max_memory_per_child=3_000_000,  # KiB
         broker_connection_retry_on_startup=True,
         # Keys carry a prefix so that several deployments (or test runs) share one Redis.
-        broker_transport_options={"global_keyprefix": f"{s.broker_prefix}:", "visibility_timeout": 7 * 3600},
+        broker_transport_options={"global_keyprefix": f"{prefix}:", "visibility_timeout": 7 * 3600},
         worker_hijack_root_logger=False,
     )
     return app

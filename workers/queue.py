@@ -10,7 +10,6 @@ from typing import Any
 import redis
 from celery import Celery
 
-from dva_ocr.settings import get_settings
 from dva_ocr.work.queues import BY_NAME, QUEUES, Sent, Task
 
 log = logging.getLogger(__name__)
@@ -26,14 +25,14 @@ class CeleryQueue:
     def pending(self) -> list[Sent]:
         """Every task message in the broker: waiting in a queue, or delivered and not yet acknowledged
         (reserved by a worker, held for a retry's countdown, or running: tasks are acked late)."""
-        s = get_settings()
-        r = redis.Redis.from_url(s.broker_url, socket_timeout=10, socket_connect_timeout=5)
+        prefix = self.app.conf.broker_transport_options["global_keyprefix"]  # "dva:"
+        r = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=10, socket_connect_timeout=5)
         raw: list[bytes] = []
         for q in QUEUES:
-            for key in r.scan_iter(match=f"{s.broker_prefix}:{q}*"):  # the queue and its priority lists
+            for key in r.scan_iter(match=f"{prefix}{q}*"):  # the queue and its priority lists
                 if r.type(key) == b"list":
                     raw.extend(_bytes(m) for m in r.lrange(key, 0, -1))
-        for value in r.hvals(f"{s.broker_prefix}:unacked"):
+        for value in r.hvals(f"{prefix}unacked"):
             try:
                 raw.append(json.dumps(json.loads(value)[0]).encode())
             except (ValueError, IndexError, TypeError):
