@@ -79,7 +79,7 @@ def ingest(args: argparse.Namespace) -> int:
     from dva_ocr.filters import RegionFilter, parse_rect
     from dva_ocr.pipeline import IngestOptions
     from dva_ocr.work.submit import submit_file
-    from workers.tasks import queue
+    from workers.queue import default_queue
 
     if args.fps is not None and not 0 < args.fps <= 60:
         print("error: --fps must be above 0 and at most 60", file=sys.stderr)
@@ -98,6 +98,7 @@ def ingest(args: argparse.Namespace) -> int:
         model=args.model,
     )
     options.sampler()  # bad values are reported before anything is stored
+    queue = default_queue()
     items: list[tuple[Path, int]] = []
     for path in _expand(args.paths):
         reg = submit_file(queue, path, options)

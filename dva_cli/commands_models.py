@@ -131,9 +131,10 @@ def models_add(args: argparse.Namespace) -> int:
 def reprocess(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
     from dva_ocr.work.submit import submit_job
-    from workers.tasks import queue
+    from workers.queue import default_queue
 
     with session_scope() as s:
+        queue = default_queue()
         job = submit_job(s, queue, args.model, media=args.media, all_media=args.all, missing=args.missing)
         job_id = job.id
         items = jobs.item_media_ids(s, job_id)
@@ -219,10 +220,10 @@ def jobs_cancel(args: argparse.Namespace) -> int:
 
 def jobs_retry(args: argparse.Namespace) -> int:
     from dva_ocr.work.submit import retry_job
-    from workers.tasks import queue
+    from workers.queue import default_queue
 
     with session_scope() as s:
-        ids = retry_job(s, queue, args.job_id)
+        ids = retry_job(s, default_queue(), args.job_id)
     if not args.json:
         print(f"job {args.job_id}: {len(ids)} item(s) queued again", file=sys.stderr)
     return _print_job(args.job_id, as_json=args.json)

@@ -119,10 +119,10 @@ def web(args: argparse.Namespace) -> int:
 
     from dva_ocr.settings import get_settings
     from dva_ocr.web import create_app
-    from workers.tasks import queue
+    from workers.queue import default_queue
 
     s = get_settings()
-    app = create_app(settings=s, queue=queue)
+    app = create_app(settings=s, queue=default_queue())
     uvicorn.run(
         app, host=args.host or s.web_host, port=args.port or s.web_port, log_level="info", proxy_headers=True
     )
@@ -152,9 +152,9 @@ def sweep(args: argparse.Namespace) -> int:
     import json
 
     from dva_ocr.pipeline.sweep import sweep_stuck
-    from workers.tasks import queue
+    from workers.queue import default_queue
 
-    actions = sweep_stuck(queue, stale_after_s=args.stuck_after, max_requeues=args.max_requeues)
+    actions = sweep_stuck(default_queue(), stale_after_s=args.stuck_after, max_requeues=args.max_requeues)
     for a in actions:
         if args.json:
             print(json.dumps(a.to_json(), ensure_ascii=False))

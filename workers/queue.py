@@ -40,6 +40,14 @@ class CeleryQueue:
         return [sent for m in raw if (sent := _decode(m)) is not None]
 
 
+def default_queue() -> CeleryQueue:
+    """The queue of this deployment (settings' broker and key prefix), for processes that only submit
+    work (the CLI, the web server): no task modules are imported."""
+    from workers.app import app
+
+    return CeleryQueue(app)
+
+
 def _bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 

@@ -72,7 +72,7 @@ def sweep_stuck(
             )
         ).all()
         items = s.execute(
-            select(JobItem.job_id, JobItem.video_id)
+            select(JobItem.job_id, JobItem.video_id, JobItem.status)
             .join(Job, Job.id == JobItem.job_id)
             .where(
                 JobItem.status.in_(LIVE_ITEM),
@@ -88,9 +88,9 @@ def sweep_stuck(
         if media_id not in live_media:
             done = _sweep_media(queue, media_id, touched, requeues)
             actions.extend([done] if done else [])
-    for job_id, media_id in items:
+    for job_id, media_id, status in items:
         if (job_id, media_id) not in live_items:
-            actions.append(_fail_item(job_id, media_id))
+            actions.append(_fail_item(job_id, media_id, status))
     for a in actions:
         log.warning("sweep: %s %s (job %s) %s: %s", a.kind, a.media_id, a.job_id, a.action, a.message)
     return actions
@@ -135,9 +135,9 @@ def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeue
     return SweepAction("media", media_id, None, was, "requeued", message)
 
 
-def _fail_item(job_id: int, media_id: int) -> SweepAction:
+def _fail_item(job_id: int, media_id: int, was: str) -> SweepAction:
     from dva_ocr import jobs
 
     message = "no task was queued or running for this item; retry the job to run it again"
     jobs.fail_item(job_id, media_id, message)
-    return SweepAction("job_item", media_id, job_id, "running", "failed", message)
+    return SweepAction("job_item", media_id, job_id, was, "failed", message)
