@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from dva_ocr.errors import DvaOcrError
 
@@ -20,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         commands_train,
     )
 
-    p = argparse.ArgumentParser(prog="manage.py", description="dva-ocr: video and image OCR analytics")
+    prog = "dva-ocr" if Path(sys.argv[0]).name == "dva-ocr" else "manage.py"  # console script or manage.py
+    p = argparse.ArgumentParser(prog=prog, description="dva-ocr: video and image OCR analytics")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_ops.register(sub)
     commands_ocr.register(sub)

@@ -104,6 +104,7 @@ def test_installed_console_script(tmp_path, monkeypatch):
 
     helped = run("--help")
     assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: dva-ocr ")  # it names itself as the user typed it
     assert all(cmd in helped.stdout for cmd in ("ocr", "ingest", "search", "eval", "train-rec"))
 
     image = Image.new("RGB", (640, 160), (250, 250, 245))

@@ -144,8 +144,8 @@ def own_broker(service_env, request):
 
 
 @contextmanager
-def _worker(tmp_path: Path, prefix: str, **env: str) -> Iterator[Path]:
-    """One qextract worker (`manage.py worker`) on the broker keys ``prefix`` with these settings;
+def _worker(tmp_path: Path, prefix: str, queue: str = "qextract", **env: str) -> Iterator[Path]:
+    """One worker (`manage.py worker --queue QUEUE`) on the broker keys ``prefix`` with these settings;
     yields its log file."""
     log = tmp_path / "worker.log"
     full = os.environ.copy() | {
@@ -156,7 +156,7 @@ def _worker(tmp_path: Path, prefix: str, **env: str) -> Iterator[Path]:
     full |= env
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", "qextract", "--concurrency", "1"],
+            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue, "--concurrency", "1"],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
@@ -259,6 +259,27 @@ def test_database_unreachable_for_all_retries_the_sweep_fails_the_item(db, tmp_p
     assert [(a.media_id, a.action) for a in actions] == [(vid, "failed")]
     status, error = _status(vid)
     assert status == "failed" and "with no task queued or running" in error and "retry it" in error
+
+
+@pytest.mark.slow
+def test_the_roll_up_worker_sweeps_on_its_own(db, tmp_path, own_broker):
+    """The qdefault worker queues the sweep every SWEEP_INTERVAL_S (as `make up` runs it): an item
+    registered but never queued is queued again without anyone asking."""
+    prefix, queue = own_broker
+    with session_scope() as s:
+        vid = make_video_row(s, "lost.mp4", status="queued").id
+    _age(vid)
+    env = {"SWEEP_INTERVAL_S": "1", "STUCK_AFTER_S": "60"}
+    with _worker(tmp_path, prefix, "qdefault", **env) as log:
+        _wait_for(
+            lambda: any(s.task == EXTRACT and s.args == (vid,) for s in queue.pending()),
+            "the periodic sweep to queue the item again",
+            log,
+        )
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert (v.status, v.requeues) == ("queued", 1)
+    assert "dva_ocr.sweep_stuck" in log.read_text()
 
 
 def test_sweep_command(db):
