@@ -1,5 +1,6 @@
 """Video-aware OCR against reading every sampled frame with RapidOCR, on a generated 720p lecture (slides
-changing every 20-40 s, subtitles every 2-3 s: tests/videogen.lecture), both measured in the same run.
+changing every 20-40 s, subtitles every 2-3 s, an 18 px clock changing every second: tests/videogen.lecture),
+both measured in the same run.
 
     python bench/bench_video.py --out build/bench/video.json [--minutes 5] [--fps 1] [--in-process]
 
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     video = work / "lecture.mp4"
-    truths = videogen.lecture(video, args.minutes, seed=args.seed)
+    truths = videogen.lecture(video, args.minutes, seed=args.seed, timecode=True)
     generate_s = time.perf_counter() - t0
 
     url = os.environ["DATABASE_URL"]

@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-gap", type=float, default=2.0, help="keyframes/scene: seconds between frames, at most"
     )
     p.add_argument(
+        "--max-reuse",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="read a whole frame at least this often, whatever the change detector says "
+        "(default: MAX_REUSE_S; 0: never)",
+    )
+    p.add_argument(
         "--min-conf", type=float, default=0.0, help="drop regions read with lower confidence (0-1)"
     )
     p.add_argument("--min-height", type=int, default=0, help="drop text lines lower than this many pixels")
@@ -89,6 +97,7 @@ def ingest(args: argparse.Namespace) -> int:
         fps=args.fps,
         scene_threshold=args.scene_threshold,
         max_gap_s=args.max_gap,
+        max_reuse_s=args.max_reuse,
         filters=RegionFilter(
             min_confidence=args.min_conf,
             min_height=args.min_height,

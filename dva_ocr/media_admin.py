@@ -38,7 +38,12 @@ def media_json(v: Video) -> dict[str, Any]:
         "height": v.height,
         "size_bytes": v.size_bytes,
         "sample_fps": v.sample_fps,
-        "sampling": {"policy": v.sampling, "scene_threshold": v.scene_threshold, "max_gap_s": v.max_gap_s},
+        "sampling": {
+            "policy": v.sampling,
+            "scene_threshold": v.scene_threshold,
+            "max_gap_s": v.max_gap_s,
+            "max_reuse_s": v.max_reuse_s,
+        },
         "filters": v.filters,
         "progress": {
             "frames_total": v.frames_total,

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     )
     ocr_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
     sample_fps: float = Field(default=1.0, gt=0, le=60)
+    max_reuse_s: float = Field(
+        default=30.0, ge=0, description="a whole frame is read at least this often (seconds); 0: never"
+    )
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
     task_max_retries: int = Field(default=5, ge=0, description="retries of a task hit by a database hiccup")
     task_retry_backoff_max_s: int = Field(default=600, ge=1, description="longest wait between retries")

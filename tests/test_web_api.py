@@ -103,10 +103,13 @@ def test_a_wrong_or_revoked_token_is_refused(client, anon):
 def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
     video = make_video(tmp_path / "clip.mp4", [Caption("Harbour", 0, 1)], duration=2, size="320x240")
     with video.open("rb") as f:
-        res = client.post("/api/media", files={"file": ("clip.mp4", f, "video/mp4")}, data={"fps": "2"})
+        res = client.post(
+            "/api/media", files={"file": ("clip.mp4", f, "video/mp4")}, data={"fps": "2", "max_reuse": "5"}
+        )
     assert res.status_code == 201, res.text
     body = res.json()
     media_id = body["id"]
+    assert body["media"]["sampling"]["max_reuse_s"] == 5.0  # the change detector's floor, per item
     assert body["created"] and queued.ids_sent(EXTRACT) == [media_id]
     assert body["media"]["name"] == "clip.mp4" and body["media"]["sample_fps"] == 2.0
     assert body["media"]["status"] == "queued"

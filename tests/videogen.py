@@ -570,9 +570,11 @@ def lecture(
     seed: int = 0,
     rate: int = 10,
     slide_seconds: tuple[float, float] = (20.0, 40.0),
+    timecode: bool = False,
 ) -> list[Shown]:
     """A 1280x720 lecture: slides (title + bullets) changing every 20-40 s and subtitles below them
-    changing every 2-3 s; returns the truths of both (slide lines and subtitle lines)."""
+    changing every 2-3 s; returns the truths of both (slide lines and subtitle lines). ``timecode``: also
+    a small (18 px) grey clock ``HH:MM:SS`` in the top right corner, a new value every second."""
     rng = random.Random(seed)
     duration = minutes * 60
     total = _frames(duration, rate)
@@ -591,8 +593,31 @@ def lecture(
     f, s = _subtitle_filters(_subtitle_timeline(lines, duration, rate, rng), rate, WIDTH, HEIGHT)
     filters += f
     truths += s
+    if timecode:
+        f, s = _timecode_filters(duration, rate)
+        filters += f
+        truths += s
     _encode(path, _slide_backgrounds(cuts, rate, WIDTH, HEIGHT), filters)
     return truths
+
+
+TIMECODE_SIZE = 18
+
+
+def _timecode_filters(duration: float, rate: int) -> tuple[list[str], list[Shown]]:
+    """A small grey clock, one value per second, the kind of text a 256-px comparison cannot see change."""
+    filters, shown = [], []
+    x, y = WIDTH - MARGIN - 100, 24
+    for sec in range(int(duration)):
+        text = f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+        first, stop = _frames(sec, rate), _frames(sec + 1, rate)
+        filters.append(
+            _drawtext(
+                text, x=x, y=y, size=TIMECODE_SIZE, font=REGULAR, color="0xa0a0a0", first=first, stop=stop
+            )
+        )
+        shown.append(Shown(text, float(sec), float(sec + 1), y, x, TIMECODE_SIZE, "timecode"))
+    return filters, shown
 
 
 # --- reading back ----------------------------------------------------------------------------------

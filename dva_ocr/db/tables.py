@@ -91,6 +91,8 @@ class Video(Base):
     # when a stage last wrote to it (the stuck-work sweep looks at unfinished items not touched lately)
     touched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     requeues: Mapped[int] = mapped_column(Integer, default=0)  # times the sweep queued it again
+    # the change detector reads the whole frame at least this often (seconds; 0: never; None: MAX_REUSE_S)
+    max_reuse_s: Mapped[float | None] = mapped_column(Float)
 
     model_version: Mapped[ModelVersion] = relationship()
 

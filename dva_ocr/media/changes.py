@@ -1,11 +1,23 @@
 """Which parts of a sampled frame changed since the last frame that was read.
 
-Frames are compared on a small grey copy (the longer side ``SIDE`` pixels), tolerant of a pixel or
-two of jitter: a pixel counts as changed only when it lies outside the 3 x 3 neighbourhood range of
-the other frame by more than ``tolerance`` grey levels, both ways. Changed pixel rows are grouped
-into bands (full frame width: text lines run across), so a subtitle that changes under a static
-slide costs one thin strip of OCR, not a frame. The reference is the last frame that was read,
-never the previous one, so a slow drift still adds up to a change.
+Frames are compared twice, both times tolerant of a pixel or two of jitter (a pixel counts as changed
+only when it lies outside the 3 x 3 neighbourhood range of the other frame by more than a tolerance,
+both ways):
+
+- on a small grey copy (the longer side ``SIDE`` pixels), which finds new content anywhere;
+- at full resolution (the longer side at most ``FINE_MAX_SIDE``): both copies blurred (sigma 0.7 px), a
+  pixel changed when they differ by more than ``FINE_TOLERANCE`` and enough of its neighbours changed
+  too. This finds a changed glyph of small text: one digit of a 16-18 px timecode or clock, a price,
+  grey on grey. On the small copy such a change is a pixel or two and vanishes; at full resolution a
+  stroke is a cluster of pixels. Sensor noise and JPEG ringing are scattered and do not pass the blur
+  and the neighbour count (tests/test_tracks.py; measured in README: *Skipping what did not change*).
+  There is no jitter tolerance at this scale: a picture that shifts is read again (costs time only).
+
+The text boxes a read found are not known here (OCR runs later, in another queue), so the fine test
+covers the whole frame, a superset of them. Changed pixel rows are grouped into bands (full frame
+width: text lines run across), so a subtitle that changes under a static slide costs one thin strip of
+OCR, not a frame. The reference is the last frame that was read, never the previous one, so a slow
+drift still adds up to a change.
 """
 
 from __future__ import annotations
@@ -15,7 +27,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SIDE = 256  # working size of the longer side
+SIDE = 256  # working size of the longer side (the coarse test)
+FINE_MAX_SIDE = 1920  # the fine test's longer side at most (4K is halved)
+FINE_SIGMA = 0.7  # Gaussian blur of the fine copies: noise and ringing go, glyph strokes stay
+FINE_TOLERANCE = 18  # grey levels between the blurred copies
+FINE_WINDOW, FINE_CROWD = 5, 6  # a changed pixel counts when its 5 x 5 window holds 6 changed pixels
+FINE_MIN_PIXELS = 2  # counted changed pixels a full-resolution row needs
 KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -60,6 +77,7 @@ class ChangeDetector:
         self._ref: np.ndarray | None = None
         self._ref_lo: np.ndarray | None = None
         self._ref_hi: np.ndarray | None = None
+        self._fine: np.ndarray | None = None
 
     @staticmethod
     def _small(image: np.ndarray) -> np.ndarray:
@@ -69,10 +87,46 @@ class ChangeDetector:
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.int16)
 
-    def _remember(self, small: np.ndarray) -> None:
+    @staticmethod
+    def _fine_copy(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        h, w = grey.shape[:2]
+        if max(h, w) > FINE_MAX_SIDE:
+            scale = FINE_MAX_SIDE / max(h, w)
+            grey = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(grey, (0, 0), FINE_SIGMA).astype(np.int16)
+
+    def _remember(self, small: np.ndarray, fine: np.ndarray) -> None:
         self._ref = small
         self._ref_lo = cv2.erode(small, KERNEL).astype(np.int16)
         self._ref_hi = cv2.dilate(small, KERNEL).astype(np.int16)
+        self._fine = fine
+
+    def _remember_rows(
+        self, small: np.ndarray, fine: np.ndarray, bands: list[list[int]], height: int
+    ) -> None:
+        """Take only the bands that will be read into the reference: the rest of the picture stays what
+        was last read there, so a change outside the bands still counts against the older reading."""
+        assert self._ref is not None and self._fine is not None
+        ref, ref_fine = self._ref.copy(), self._fine.copy()
+        for y0, y1 in bands:
+            for copy, new in ((ref, small), (ref_fine, fine)):
+                n = copy.shape[0]
+                a, b = int(np.floor(y0 * n / height)), int(np.ceil(y1 * n / height))
+                copy[a:b] = new[a:b]
+        self._remember(ref, ref_fine)
+
+    def fine_rows(self, cur: np.ndarray) -> np.ndarray | None:
+        """Per full-resolution row (of the fine copy), whether small text in it changed."""
+        ref = self._fine
+        if ref is None or ref.shape != cur.shape:
+            return None
+        moved = (np.abs(cur - ref) > FINE_TOLERANCE).astype(np.uint8)
+        # a changed stroke is a cluster; noise that passes the blur is scattered
+        crowd = cv2.boxFilter(moved, -1, (FINE_WINDOW, FINE_WINDOW), normalize=False)
+        kept = moved & (crowd >= FINE_CROWD)
+        rows: np.ndarray = kept.sum(axis=1) >= FINE_MIN_PIXELS
+        return rows
 
     def changed_rows(self, small: np.ndarray) -> np.ndarray | None:
         """Per working-size row, whether it changed (None when there is no reference yet)."""
@@ -89,25 +143,30 @@ class ChangeDetector:
         moved |= (self._ref > hi + t) | (self._ref < lo - t)  # content that went away
         return moved.sum(axis=1) >= self.min_pixels
 
-    def observe(self, image: np.ndarray) -> Change:
+    def observe(self, image: np.ndarray, *, full: bool = False) -> Change:
+        """What of ``image`` to read; ``full``: read it all whatever changed (a safety floor)."""
         h = image.shape[0]
         small = self._small(image)
-        rows = self.changed_rows(small)
-        if rows is None:
-            self._remember(small)
+        fine_copy = self._fine_copy(image)
+        rows = None if full else self.changed_rows(small)
+        fine = None if rows is None else self.fine_rows(fine_copy)
+        if rows is None or fine is None:
+            self._remember(small, fine_copy)
             return FULL
-        if not rows.any():
+        if not rows.any() and not fine.any():
             return NONE
-        self._remember(small)
-        scale = h / len(rows)
+        spans = [(r * h / len(rows), (r + 1) * h / len(rows)) for r in np.flatnonzero(rows)]
+        spans += [(r * h / len(fine), (r + 1) * h / len(fine)) for r in np.flatnonzero(fine)]
         bands: list[list[int]] = []
-        for r in np.flatnonzero(rows):
-            y0 = max(0, int(np.floor(r * scale)) - self.pad)
-            y1 = min(h, int(np.ceil((r + 1) * scale)) + self.pad)
+        for top, bottom in sorted(spans):
+            y0 = max(0, int(np.floor(top)) - self.pad)
+            y1 = min(h, int(np.ceil(bottom)) + self.pad)
             if bands and y0 <= bands[-1][1] + self.merge_gap:
                 bands[-1][1] = max(bands[-1][1], y1)
             else:
                 bands.append([y0, y1])
         if sum(y1 - y0 for y0, y1 in bands) > self.max_share * h:
+            self._remember(small, fine_copy)
             return FULL
+        self._remember_rows(small, fine_copy, bands, h)
         return Change([(y0, y1) for y0, y1 in bands])

@@ -26,7 +26,7 @@ class Part:
 
 
 def context_rows(height: int) -> int:
-    return max(16, height // 12)
+    return max(16, height // 24)
 
 
 def parts_of(height: int, bands: Sequence[Sequence[int]] | None) -> list[Part]:

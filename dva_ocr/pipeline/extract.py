@@ -37,8 +37,10 @@ class FrameSink:
     media_id: int
     queue: WorkQueue
     batch_frames: int
+    max_reuse_s: float = 0.0  # read a whole frame at least this often (0: only when the detector says)
     changes: ChangeDetector = field(default_factory=ChangeDetector)
     ref_index: int | None = None  # the last frame that is read (in full or in bands)
+    last_full_s: float | None = None  # time of the last frame read in full
     pending: list[dict[str, Any]] = field(default_factory=list)
     written: int = 0
 
@@ -47,7 +49,14 @@ class FrameSink:
         dest = storage.frame_path(root, self.media_id, frame.index)
         write_jpeg(dest, frame.image)
         h, w = frame.image.shape[:2]
-        change = self.changes.observe(frame.image)
+        due = (
+            self.max_reuse_s > 0
+            and self.last_full_s is not None
+            and frame.time_s - self.last_full_s >= self.max_reuse_s - 1e-6
+        )
+        change = self.changes.observe(frame.image, full=due)
+        if change.bands is None:
+            self.last_full_s = frame.time_s
         bands = None if change.bands is None else [list(b) for b in change.bands]
         self.pending.append(
             {
@@ -90,13 +99,14 @@ def extract_video(media_id: int, *, queue: WorkQueue) -> int:
             return 0
         src = settings.media_root / video.path
         sampling = video_sampling(video)
+        max_reuse = settings.max_reuse_s if video.max_reuse_s is None else video.max_reuse_s
     try:
         info = probe(src)
     except MediaError as exc:
         rows.fail_media(media_id, str(exc))
         return 0
     _start(media_id, info, expected_frames(info, sampling))
-    sink = FrameSink(media_id, queue, settings.ocr_batch_frames)
+    sink = FrameSink(media_id, queue, settings.ocr_batch_frames, max_reuse)
     try:
         for frame in sample_frames(src, info, sampling):
             sink.add(frame)

@@ -31,11 +31,14 @@ class IngestOptions:
     fps: float | None = None
     scene_threshold: float = 0.3
     max_gap_s: float = 2.0
+    max_reuse_s: float | None = None  # None: MAX_REUSE_S
     filters: RegionFilter = RegionFilter()
     model: str | None = None
 
     def sampler(self) -> Sampling:
         """The checked sampling policy (MediaError on bad values)."""
+        if self.max_reuse_s is not None and self.max_reuse_s < 0:
+            raise MediaError(f"max reuse must be 0 (never) or a number of seconds, got {self.max_reuse_s}")
         fps = self.fps or get_settings().sample_fps
         return Sampling(self.sampling, fps, self.scene_threshold, self.max_gap_s)
 
@@ -72,6 +75,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
         sampling=sampling.policy,
         scene_threshold=sampling.scene_threshold,
         max_gap_s=sampling.max_gap_s,
+        max_reuse_s=options.max_reuse_s,
         filters=options.filters.to_json(),
         model_version_id=mv.id,
         status=VideoStatus.queued,

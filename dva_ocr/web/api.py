@@ -47,6 +47,9 @@ def upload_media(
     sampling: str = Form("fixed", pattern="^(fixed|keyframes|scene)$", description="sampling policy"),
     scene_threshold: float = Form(0.3, gt=0, lt=1, description="scene policy: score that is a cut"),
     max_gap: float = Form(2.0, gt=0, le=3600, description="keyframes/scene: seconds between frames, at most"),
+    max_reuse: float | None = Form(
+        None, ge=0, le=86400, description="read a whole frame at least this often (s); 0: never"
+    ),
     min_confidence: float = Form(0.0, ge=0, le=1, description="drop regions read with lower confidence"),
     min_height: int = Form(0, ge=0, description="drop text lines lower than this (pixels)"),
     roi: list[str] = Form([], description="keep only text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
@@ -60,6 +63,7 @@ def upload_media(
         fps=fps,
         scene_threshold=scene_threshold,
         max_gap_s=max_gap,
+        max_reuse_s=max_reuse,
         filters=RegionFilter(
             min_confidence=min_confidence,
             min_height=min_height,

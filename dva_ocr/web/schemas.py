@@ -50,6 +50,7 @@ class Sampling(BaseModel):
     policy: str = Field(description="fixed | keyframes | scene")
     scene_threshold: float
     max_gap_s: float
+    max_reuse_s: float | None = Field(description="a whole frame read at least this often; null: MAX_REUSE_S")
 
 
 class MediaProgress(BaseModel):
