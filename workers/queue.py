@@ -27,17 +27,15 @@ class CeleryQueue:
         (reserved by a worker, held for a retry's countdown, or running: tasks are acked late)."""
         prefix = self.app.conf.broker_transport_options["global_keyprefix"]  # "dva:"
         r = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=10, socket_connect_timeout=5)
-        raw: list[bytes] = []
+        envelopes: list[Any] = []
         for q in QUEUES:
             for key in r.scan_iter(match=f"{prefix}{q}*"):  # the queue and its priority lists
                 if r.type(key) == b"list":
-                    raw.extend(_bytes(m) for m in r.lrange(key, 0, -1))
-        for value in r.hvals(f"{prefix}unacked"):
-            try:
-                raw.append(json.dumps(json.loads(value)[0]).encode())
-            except (ValueError, IndexError, TypeError):
-                log.warning("unreadable unacked message in the broker: %.200r", value)
-        return [sent for m in raw if (sent := _decode(m)) is not None]
+                    envelopes.extend(_json(m) for m in r.lrange(key, 0, -1))
+        for value in r.hvals(f"{prefix}unacked"):  # [envelope, exchange, routing key]
+            entry = _json(value)
+            envelopes.append(entry[0] if isinstance(entry, list) and entry else None)
+        return [sent for e in envelopes if (sent := _decode(e)) is not None]
 
 
 def default_queue() -> CeleryQueue:
@@ -48,14 +46,19 @@ def default_queue() -> CeleryQueue:
     return CeleryQueue(app)
 
 
-def _bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def _decode(message: bytes) -> Sent | None:
-    """A kombu message (JSON envelope, base64 body ``[args, kwargs, embed]``) as the task it carries."""
+def _json(value: bytes | str) -> Any:
     try:
-        envelope: dict[str, Any] = json.loads(message)
+        return json.loads(value)
+    except ValueError:
+        log.warning("unreadable message in the broker: %.200r", value)
+        return None
+
+
+def _decode(envelope: Any) -> Sent | None:
+    """A kombu message (JSON envelope, base64 body ``[args, kwargs, embed]``) as the task it carries."""
+    if not isinstance(envelope, dict):
+        return None
+    try:
         task = BY_NAME.get(envelope.get("headers", {}).get("task", ""))
         if task is None:
             return None
@@ -65,5 +68,5 @@ def _decode(message: bytes) -> Sent | None:
         args = json.loads(body)[0]
         return Sent(task, tuple(args))
     except (ValueError, KeyError, TypeError, IndexError):
-        log.warning("unreadable message in the broker: %.200r", message)
+        log.warning("unreadable message in the broker: %.200r", envelope)
         return None

@@ -91,9 +91,10 @@ def _warm_up(**_: object) -> None:
         get_reader()
 
 
-def _run_stage(media_id: int, stage: str, work: Callable[[], int]) -> int:
+def _run_stage(media_id: int, task: queues.Task, work: Callable[[], int]) -> int:
     """Run a stage; a database hiccup is retried (TRANSIENT), any other error fails the item with a
     message and returns, so the worker goes on with the next task."""
+    stage = STAGES[task.name]
     try:
         return work()
     except OperationalError:
@@ -106,14 +107,14 @@ def _run_stage(media_id: int, stage: str, work: Callable[[], int]) -> int:
 
 @app.task(name=queues.EXTRACT.name, **TRANSIENT)
 def extract_video(media_id: int) -> int:
-    return _run_stage(media_id, "frame extraction", lambda: pipeline.extract_video(media_id, queue=queue))
+    return _run_stage(media_id, queues.EXTRACT, lambda: pipeline.extract_video(media_id, queue=queue))
 
 
 @app.task(name=queues.OCR_FRAMES.name, **TRANSIENT)
 def ocr_frames(media_id: int, frame_ids: list[int]) -> int:
     return _run_stage(
         media_id,
-        "OCR",
+        queues.OCR_FRAMES,
         lambda: pipeline.ocr_frames(
             media_id, frame_ids, reader=get_reader(model_name_of(media_id)), queue=queue
         ),
