@@ -25,7 +25,8 @@ bench: setup
 	$(PY) bench/bench_ocr.py --out $(BUILD)/bench/ocr.json
 	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
 	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
-	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json
+	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json
+	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json
 
 lint: venv
 	$(VENV)/bin/ruff check .
