@@ -191,6 +191,8 @@ def search(args: argparse.Namespace) -> int:
     with session_scope() as s:
         level = "regions" if args.frames else "tracks"
         hits = run_search(s, args.query, media_id=args.media, limit=args.limit, level=level)
+    for note in hits.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         for h in hits:
             print(json.dumps(h.to_json(), ensure_ascii=False))
@@ -198,8 +200,11 @@ def search(args: argparse.Namespace) -> int:
     if not hits:
         print("no matches", file=sys.stderr)
         return 0
-    if hits[0].match == "fuzzy":
-        print("no exact word matches; closest text (typo-tolerant):", file=sys.stderr)
+    if hits[0].match != "fulltext":
+        print(
+            "no exact word matches; closest text (spaces ignored, OCR look-alikes, near spellings):",
+            file=sys.stderr,
+        )
     for h in hits:
         x, y, w, hh = h.box
         span = f"{h.time:7.2f}s" + (f"-{h.end:.2f}s" if h.end is not None else "")

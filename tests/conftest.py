@@ -85,7 +85,7 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
         s.execute(
             text(
                 "TRUNCATE regions, frame_ocr, text_tracks, frames, job_items, jobs, videos, model_versions,"
-                " api_tokens, users RESTART IDENTITY CASCADE"
+                " api_tokens, users, search_words RESTART IDENTITY CASCADE"
             )
         )
     yield

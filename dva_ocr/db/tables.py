@@ -20,11 +20,32 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The text search configuration behind regions.tsv; queries must use the same one.
 TS_CONFIG = "english"
+
+
+def _tsv(raw: str) -> str:
+    """Full text over the text and, where it differs, the recogniser's raw string (migration 0007)."""
+    one = f"to_tsvector('{TS_CONFIG}'::regconfig, text)"
+    return f"CASE WHEN {raw} = text THEN {one} ELSE {one} || to_tsvector('{TS_CONFIG}'::regconfig, {raw}) END"
+
+
+def _search_indexes(table: str) -> tuple[Index, ...]:
+    """Full text, trigram on the folded form (substring matches of the compact and folded forms), CJK
+    bigrams. The SQL functions behind the generated columns come from migration 0007."""
+    return (
+        Index(f"ix_{table}_tsv", "tsv", postgresql_using="gin"),
+        Index(
+            f"ix_{table}_folded_trgm",
+            "folded",
+            postgresql_using="gin",
+            postgresql_ops={"folded": "gin_trgm_ops"},
+        ),
+        Index(f"ix_{table}_cjk", "cjk", postgresql_using="gin"),
+    )
 
 
 class Base(DeclarativeBase):
@@ -131,10 +152,7 @@ class Region(Base):
     __table_args__ = (
         Index("ix_regions_frame_model", "frame_id", "model_version_id"),
         Index("ix_regions_video_model", "video_id", "model_version_id"),
-        Index("ix_regions_tsv", "tsv", postgresql_using="gin"),
-        Index(
-            "ix_regions_text_trgm", "text", postgresql_using="gin", postgresql_ops={"text": "gin_trgm_ops"}
-        ),
+        *_search_indexes("regions"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -149,8 +167,11 @@ class Region(Base):
     text: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
-    tsv: Mapped[str] = mapped_column(
-        TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
+    tsv: Mapped[str] = mapped_column(TSVECTOR, Computed(_tsv("raw_text"), persisted=True))
+    compact: Mapped[str] = mapped_column(Text, Computed("dva_compact(text)", persisted=True))
+    folded: Mapped[str] = mapped_column(Text, Computed("dva_fold(text)", persisted=True))
+    cjk: Mapped[list[str] | None] = mapped_column(
+        ARRAY(Text), Computed("dva_cjk_bigrams(text)", persisted=True)
     )
 
 
@@ -161,13 +182,7 @@ class TextTrack(Base):
     __tablename__ = "text_tracks"
     __table_args__ = (
         Index("ix_text_tracks_video_model", "video_id", "model_version_id", "start_s"),
-        Index("ix_text_tracks_tsv", "tsv", postgresql_using="gin"),
-        Index(
-            "ix_text_tracks_text_trgm",
-            "text",
-            postgresql_using="gin",
-            postgresql_ops={"text": "gin_trgm_ops"},
-        ),
+        *_search_indexes("text_tracks"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -185,9 +200,29 @@ class TextTrack(Base):
     y: Mapped[int] = mapped_column(Integer)
     w: Mapped[int] = mapped_column(Integer)
     h: Mapped[int] = mapped_column(Integer)
+    raw_text: Mapped[str] = mapped_column(Text, server_default="")  # the best reading's, before word spacing
     tsv: Mapped[str] = mapped_column(
-        TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, text)", persisted=True)
+        TSVECTOR, Computed(_tsv("coalesce(nullif(raw_text, ''), text)"), persisted=True)
     )
+    compact: Mapped[str] = mapped_column(Text, Computed("dva_compact(text)", persisted=True))
+    folded: Mapped[str] = mapped_column(Text, Computed("dva_fold(text)", persisted=True))
+    cjk: Mapped[list[str] | None] = mapped_column(
+        ARRAY(Text), Computed("dva_cjk_bigrams(text)", persisted=True)
+    )
+
+
+class SearchWord(Base):
+    """The distinct words (3-32 characters, lowercased) of all regions, kept by a trigger on
+    ``regions``: typo-tolerant search looks a mistyped query word up here."""
+
+    __tablename__ = "search_words"
+    __table_args__ = (
+        Index(
+            "ix_search_words_trgm", "word", postgresql_using="gin", postgresql_ops={"word": "gin_trgm_ops"}
+        ),
+    )
+
+    word: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class JobStatus(enum.StrEnum):

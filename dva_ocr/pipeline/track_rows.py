@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from dva_ocr import tracks
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, Region, TextTrack, Video
+from dva_ocr.search import vocabulary
 
 
 def build_video_tracks(session: Session, video: Video, model_version_id: int) -> int:
@@ -24,9 +25,18 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
         ).all()
     ]
     own: dict[int, list[tracks.Reading]] = {}
+    raw: dict[int, str] = {}  # region id -> the recogniser's string before word spacing
     for r in session.execute(
         select(
-            Region.id, Region.frame_id, Region.x, Region.y, Region.w, Region.h, Region.text, Region.confidence
+            Region.id,
+            Region.frame_id,
+            Region.x,
+            Region.y,
+            Region.w,
+            Region.h,
+            Region.text,
+            Region.raw_text,
+            Region.confidence,
         )
         .where(Region.video_id == video.id, Region.model_version_id == model_version_id)
         .order_by(Region.frame_id, Region.y, Region.x)
@@ -34,6 +44,7 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
         own.setdefault(r.frame_id, []).append(
             tracks.Reading(r.id, r.frame_id, (r.x, r.y, r.w, r.h), r.text, r.confidence)
         )
+        raw[r.id] = r.raw_text
     duration = video.duration if video.media_type == "video" else None
     results = tracks.build_tracks(frames, own, duration=duration)
     session.query(TextTrack).filter(
@@ -44,6 +55,7 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
             "video_id": video.id,
             "model_version_id": model_version_id,
             "text": t.text,
+            "raw_text": raw.get(t.best.region_id, t.text),
             "start_s": t.start,
             "end_s": t.end,
             "confidence": t.confidence,
@@ -60,6 +72,7 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
     ]
     if rows:
         session.execute(insert(TextTrack), rows)
+    vocabulary.add_media_words(session, video.id, model_version_id)
     return len(rows)
 
 

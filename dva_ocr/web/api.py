@@ -10,7 +10,7 @@ from dva_ocr.db.tables import User
 from dva_ocr.exports import FORMATS
 from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
-from dva_ocr.search import highlight, search
+from dva_ocr.search import MAX_OFFSET, highlight, search
 from dva_ocr.web import schemas
 from dva_ocr.web.auth import current_user, get_db
 from dva_ocr.web.deps import get_queue
@@ -147,7 +147,7 @@ def api_search(
     time_from: float | None = Query(None, ge=0),
     time_to: float | None = Query(None, ge=0),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     level: str = Query("tracks", pattern="^(tracks|regions)$", description="one hit per track or per frame"),
     db: Session = Depends(get_db),
 ) -> dict:
@@ -166,6 +166,7 @@ def api_search(
         "query": q,
         "offset": offset,
         "limit": limit,
+        "notes": list(hits.notes),
         "hits": [
             h.to_json()
             | {

@@ -142,7 +142,11 @@ class SearchHit(BaseModel):
     text: str
     box: list[int]
     score: float
-    match: Literal["fulltext", "fuzzy"]
+    match: Literal["fulltext", "compact", "folded", "fuzzy"] = Field(
+        description="how it matched: fulltext (words, stemmed), compact (spaces and punctuation ignored;"
+        " CJK substrings), folded (OCR confusions such as l/I, 0/O, rn/m ignored), fuzzy (a known word one"
+        " or two edits from a mistyped query word); scores rank them in this order"
+    )
     media_name: str
     frame_id: int
     frame_index: int
@@ -159,6 +163,10 @@ class SearchResults(BaseModel):
     offset: int
     limit: int
     hits: list[SearchHit]
+    notes: list[str] = Field(
+        description="what the search could not do as asked (common words not searched, or ranked among"
+        " the first matches only)"
+    )
 
 
 # --- models and jobs -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
 from dva_ocr.errors import DvaOcrError
-from dva_ocr.search import Hit, Span, highlight, search, segments
+from dva_ocr.search import Hit, Results, Span, highlight, search, segments
 from dva_ocr.web.auth import get_db
 from dva_ocr.web.pages.common import page_router, render
 
@@ -94,6 +94,7 @@ def search_page(
     groups: list[dict[str, Any]] = []
     has_next = False
     error = None
+    notes: tuple[str, ...] = ()
     if q.strip():
         try:
             hits = search(
@@ -107,11 +108,12 @@ def search_page(
                 time_to=t1,
             )
         except DvaOcrError as exc:
-            hits, error = [], str(exc)
+            hits, error = Results(), str(exc)
+        notes = hits.notes
         has_next = len(hits) > SEARCH_PAGE_SIZE
-        hits = hits[:SEARCH_PAGE_SIZE]
+        page = hits[:SEARCH_PAGE_SIZE]
         by_media: dict[int, dict[str, Any]] = {}
-        for h, spans in zip(hits, highlight(db, q, hits), strict=True):
+        for h, spans in zip(page, highlight(db, q, page), strict=True):
             view = HitView(hit=h, highlighted=_to_markup(h.text, spans), thumb_style=_crop_style(h))
             group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
             group["hits"].append(view)
@@ -137,6 +139,7 @@ def search_page(
         params=params,
         groups=groups,
         error=error,
+        notes=notes,
         offset=offset,
         page_size=SEARCH_PAGE_SIZE,
         count=sum(len(g["hits"]) for g in groups),
