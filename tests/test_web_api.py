@@ -192,10 +192,27 @@ def test_regions_frames_and_search(client):
     ]
 
 
-@pytest.mark.parametrize("q", ['"unclosed', "((", "a & | ! b", "-", "OR", "%", "\\"])
+@pytest.mark.parametrize(
+    "q",
+    ['"unclosed', "((", "a & | ! b", "-", "OR", "%", "\\", "':*", "x\x00y", "the", "a " * 20, "x" * 10_000],
+)
 def test_bad_query_syntax_is_never_a_server_error(client, q):
     res = client.get("/api/search", params={"q": q})
-    assert res.status_code == 200 and isinstance(res.json()["hits"], list)
+    if res.status_code == 400:  # refused with a reason: too long, too many terms
+        assert res.json()["error"]
+    else:
+        assert res.status_code == 200 and isinstance(res.json()["hits"], list)
+        assert isinstance(res.json()["notes"], list)
+
+
+def test_search_limits_are_400s_with_a_reason(client):
+    assert client.get("/api/search", params={"q": "x" * 501}).status_code == 400
+    many = client.get("/api/search", params={"q": " ".join(f"w{i}" for i in range(20))})
+    assert many.status_code == 400 and "terms" in many.json()["error"]
+    deep = client.get("/api/search", params={"q": "harbour", "offset": 5001})
+    assert deep.status_code == 400
+    common = client.get("/api/search", params={"q": "of the"}).json()
+    assert common["notes"] and "common words" in common["notes"][0]
 
 
 def test_errors_are_json_messages(client):
