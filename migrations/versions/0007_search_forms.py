@@ -5,7 +5,8 @@ On ``regions`` and ``text_tracks`` (generated columns, so every write path and C
 
 * ``compact``: NFKC, lowercase, whitespace and punctuation removed (``Suke hiro`` -> ``sukehiro``);
 * ``folded``: the compact form with the recogniser's usual confusions made one character
-  (``lnvoice`` and ``Invoice`` -> ``lnvolce``), trigram-indexed: it serves substring matching of
+  (``lnvoice`` and ``Invoice`` -> ``lnvolce``; the classes {i l 1 | !} {o 0} {s 5} {b 8} {z 2}),
+  trigram-indexed: it serves substring matching of
   both forms (a compact match is a folded match);
 * ``cjk``: the distinct two-character substrings of the CJK runs (NULL when there are none),
   GIN-indexed, because two characters make no trigram;
@@ -44,10 +45,7 @@ RETURN lower(regexp_replace(normalize(s, NFKC), '[[:space:][:punct:]]+', '', 'g'
     r"""
 CREATE FUNCTION dva_fold(s text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN translate(
-    replace(replace(dva_compact(replace(replace(s, '|', 'l'), '!', 'l')), 'rn', 'm'), 'vv', 'w'),
-    'i1058', 'llosb'
-)
+RETURN translate(dva_compact(replace(replace(s, '|', 'l'), '!', 'l')), 'i10582', 'llosbz')
 """,
     rf"""
 CREATE FUNCTION dva_cjk_bigrams(s text) RETURNS text[]
