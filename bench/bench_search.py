@@ -400,7 +400,7 @@ TRACK_COLS = (
 )  # fmt: skip
 REGION_COLS = (
     "id", "frame_id", "video_id", "model_version_id", "polygon", "x", "y", "w", "h", "text", "raw_text",
-    "confidence",
+    "confidence", "time_s",
 )  # fmt: skip
 
 
@@ -451,7 +451,9 @@ def generate(regions_target: int, seed: int, truth: Truth) -> Iterable[Chunk]:
                 rc = round(min(1.0, max(0.5, conf + rng.uniform(-0.05, 0.05))), 4)
                 confs.append(rc)
                 poly = json.dumps([[bx, by], [bx + w, by], [bx + w, by + h], [bx, by + h]])
-                chunk.regions.append((region_id, base + k, vid, 1, poly, bx, by, w, h, reading, raw, rc))
+                chunk.regions.append(
+                    (region_id, base + k, vid, 1, poly, bx, by, w, h, reading, raw, rc, float(k))
+                )
                 boxes.append({"t": float(k), "frame": k, "box": [bx, by, w, h]})
                 if k == best:
                     best_raw = raw if reading == text else maker.raw(text)

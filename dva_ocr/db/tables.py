@@ -167,6 +167,7 @@ class Region(Base):
     text: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
+    time_s: Mapped[float] = mapped_column(Float)  # its frame's, for time filters without a join
     tsv: Mapped[str] = mapped_column(TSVECTOR, Computed(_tsv("raw_text"), persisted=True))
     compact: Mapped[str] = mapped_column(Text, Computed("dva_compact(text)", persisted=True))
     folded: Mapped[str] = mapped_column(Text, Computed("dva_fold(text)", persisted=True))

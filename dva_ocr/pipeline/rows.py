@@ -103,6 +103,7 @@ def save_frame_regions(
                 "text": r.text,
                 "raw_text": r.raw_text,
                 "confidence": float(r.confidence),
+                "time_s": frame.time_s,
             }
         )
     if rows:

@@ -46,11 +46,11 @@ LEVELS = {
     "regions": {
         "table": "regions",
         "frame": "t.frame_id",
-        "cols": "t.video_id, v.source_name, t.frame_id, f.time_s, NULL::float AS end_s,"
+        "cols": "t.video_id, v.source_name, t.frame_id, t.time_s, NULL::float AS end_s,"
         " t.text, t.x, t.y, t.w, t.h, t.id AS region_id, 0 AS track_id, t.confidence,"
         " f.index AS frame_index, f.width, f.height",
-        "t0": "f.time_s >= :t0",
-        "t1": "f.time_s <= :t1",
+        "t0": "t.time_s >= :t0",
+        "t1": "t.time_s <= :t1",
     },
 }
 
@@ -138,7 +138,6 @@ def build(
     for r in excluded:
         if r.lexemes:
             wheres.append(f"NOT t.tsv @@ phraseto_tsquery('{TS_CONFIG}', {b.param(r.term.text)})")
-    join_frames = False
     if filters.media_id is not None:
         wheres.append(f"t.video_id = {b.param(filters.media_id)}")
     if filters.min_confidence is not None:
@@ -147,22 +146,20 @@ def build(
         if value is not None:
             b.params[key] = float(value)
             wheres.append(spec[key])
-            join_frames = join_frames or spec[key].startswith("f.")
     lvl = clause_levels[0] if len(clause_levels) == 1 else f"LEAST({', '.join(clause_levels)})"
     query_chars = sum(max(len(r.compact) for r in clause) for clause in clauses if clause)
     table, frame = spec["table"], spec["frame"]
-    frames_join = f" JOIN frames f ON f.id = {frame}" if join_frames else ""
     b.params.update(qlen=float(max(1, query_chars)), limit=limit, offset=offset)
     capped = f" LIMIT {int(cap)}" if cap else ""
     sql = f"""
-WITH candidates AS (
+WITH candidates AS MATERIALIZED (  -- each row's level computed once
     SELECT t.id, t.confidence, length(t.compact) AS chars, {lvl} AS lvl
-    FROM {table} t JOIN videos v ON v.id = t.video_id AND v.model_version_id = t.model_version_id{frames_join}
+    FROM {table} t JOIN videos v ON v.id = t.video_id AND v.model_version_id = t.model_version_id
     WHERE {" AND ".join(wheres)}{capped}
 ), ranked AS (
     SELECT id, lvl, (lvl - 1 + 0.999 * confidence * (0.5 + 0.5 * LEAST(1.0, :qlen / GREATEST(chars, 1)))) / 4
         AS score
-    FROM candidates WHERE lvl > 0
+    FROM candidates
     ORDER BY score DESC, id
     LIMIT :limit OFFSET :offset
 )

@@ -12,7 +12,8 @@ On ``regions`` and ``text_tracks`` (generated columns, so every write path and C
   GIN-indexed, because two characters make no trigram;
 * ``tsv``: now over ``text`` and ``raw_text`` (the recogniser's string before word spacing).
 
-``text_tracks.raw_text`` is new (the raw string of the track's best reading). ``search_words`` holds the
+``regions.time_s`` (its frame's time, for time filters without a join) and ``text_tracks.raw_text`` are
+new (``raw_text``: the raw string of the track's best reading). ``search_words`` holds the
 distinct words (3-32 characters) of all regions (``dva_words``); typo matching looks a mistyped query
 word up there. It is filled here and then by ``dva_ocr.search.vocabulary`` when a media item's tracks
 are built (one sorted statement per item, so concurrent writers cannot deadlock on it, as a trigger
@@ -79,6 +80,10 @@ def upgrade() -> None:
     for fn in FUNCTIONS:
         op.execute(fn)
     op.add_column("text_tracks", sa.Column("raw_text", sa.Text, nullable=False, server_default=""))
+    # a region's frame time, so that a time filter needs no join with frames
+    op.add_column("regions", sa.Column("time_s", sa.Float, nullable=True))
+    op.execute("UPDATE regions AS r SET time_s = f.time_s FROM frames AS f WHERE f.id = r.frame_id")
+    op.alter_column("regions", "time_s", nullable=False)
     for table in ("regions", "text_tracks"):
         op.drop_index(f"ix_{table}_text_trgm", table_name=table)
         op.drop_index(f"ix_{table}_tsv", table_name=table)
@@ -139,5 +144,6 @@ def downgrade() -> None:
             postgresql_ops={"text": "gin_trgm_ops"},
         )
     op.drop_column("text_tracks", "raw_text")
+    op.drop_column("regions", "time_s")
     for fn in ("dva_words(text)", "dva_cjk_bigrams(text)", "dva_fold(text)", "dva_compact(text)"):
         op.execute(f"DROP FUNCTION {fn}")
