@@ -31,6 +31,8 @@ TEXTS = [
     (13, "Lord of the Rings", "Lordofthe Rings", 0.9),
     (14, "the Lord of Rings", "theLordof Rings", 0.9),
     (15, "Ticket 2232 valid", "Ticket2232 valid", 0.9),
+    (16, "Linda Watanabe", "LindaWatanabe", 0.95),
+    (17, "lnida", "lnida", 0.6),  # a misread that puts the junk word "lnida" in the vocabulary
 ]
 
 
@@ -60,6 +62,14 @@ def test_each_typo_is_matched_on_its_own_and_the_words_combine(corpus, level):
     assert set(found("Cofee OR platfrom", level)) == {"Coffee platform opens at nine", "Coffee shop"}
     assert set(found("Cofee -platform", level)) == {"Coffee shop"}
     assert found("Exti", level) == {"EXIT 14": "fuzzy"}  # a swap of neighbours; "Extra" is two edits away
+
+
+def test_a_typo_that_is_also_a_misread_word_is_corrected_when_nothing_matches(corpus):
+    with session_scope() as s:
+        hits = search(s, "lnida watanbe")  # "lnida" is known (a misread), so first read as typed: no hit
+        assert [(h.text, h.match) for h in hits] == [("Linda Watanabe", "fuzzy")]
+        assert any("near spellings" in n for n in hits.notes)
+        assert [h.text for h in search(s, "lnida")] == ["lnida"]  # found as typed: no retry
 
 
 def test_space_insensitive_matching_bridges_split_and_glued_words(corpus):

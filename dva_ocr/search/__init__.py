@@ -134,12 +134,12 @@ def search(
 
 def _configure(session: Session) -> None:
     """For this search's transaction only: plans made for its actual values (a generic plan for a
-    query whose selectivity lives in its patterns is badly wrong), a time limit, the typo scan's
-    threshold."""
+    query whose selectivity lives in its patterns is badly wrong), a time limit, no JIT (it costs more
+    than these short queries take), the typo scan's threshold."""
     session.execute(
         text(
             "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-            " set_config('statement_timeout', :timeout, true),"
+            " set_config('statement_timeout', :timeout, true), set_config('jit', 'off', true),"
             " set_config('pg_trgm.similarity_threshold', :sim, true)"
         ),
         {"timeout": str(int(SEARCH_TIMEOUT_S * 1000)), "sim": str(TRIGRAM_SIMILARITY)},
@@ -159,6 +159,28 @@ def _run(
             return Results(notes=[f"{words!r} is too common and too short to search alone"])
         clauses, cap = [[replace(phrase, substring=True)]], COMMON_WORDS_CAP
         notes.append(f"only common words: hits are ranked among the first {cap} texts that contain {words!r}")
+    hits = _page(session, level, clauses, excluded, filters, limit, offset, cap, fuzzy)
+    if not hits and offset == 0 and fuzzy and cap is None:
+        # nothing at all: the user's typo may be a word some misread put in the vocabulary ("lnida")
+        retried = _retry_known_words(session, clauses)
+        if retried is not None:
+            hits = _page(session, level, retried, excluded, filters, limit, offset, cap, fuzzy)
+            if hits:
+                notes.append("no text has all the words as typed; near spellings of every word were searched")
+    return Results(hits, notes)
+
+
+def _page(
+    session: Session,
+    level: str,
+    clauses: list[list[Resolved]],
+    excluded: list[Resolved],
+    filters: Filters,
+    limit: int,
+    offset: int,
+    cap: int | None,
+    fuzzy: bool,
+) -> list[Hit]:
     sql, params = statement.build(
         level,
         clauses,
@@ -169,10 +191,18 @@ def _run(
         cap=cap,
         substring=fuzzy or cap is not None,
     )
-    if not sql:
-        return Results(notes=notes)
-    rows = session.execute(text(sql), params).all()
-    return Results([_hit(row._mapping) for row in rows], notes)
+    return [_hit(row._mapping) for row in session.execute(text(sql), params)] if sql else []
+
+
+def _retry_known_words(session: Session, clauses: list[list[Resolved]]) -> list[list[Resolved]] | None:
+    """The clauses with typo words for the known words too, or None when that adds nothing."""
+    known = [r for clause in clauses for r in clause if not r.typo_words]
+    if not known:
+        return None
+    again = dict(zip(known, resolve(session, [r.term for r in known], known_too=True), strict=True))
+    if not any(a.typo_words for a in again.values()):
+        return None
+    return [[again.get(r, r) for r in clause] for clause in clauses]
 
 
 def _resolved_clauses(

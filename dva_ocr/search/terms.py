@@ -25,7 +25,7 @@ from dva_ocr.search.query import Term
 
 MIN_SUBSTRING = 4  # characters of a compact term before it is also matched inside words (CJK: 2)
 MIN_TYPO_WORD = 4  # letters of a word before typos are corrected
-MAX_TYPO_WORDS = 8  # known words a mistyped word may stand for
+MAX_TYPO_WORDS = 24  # known words a mistyped word may stand for (a short word has many neighbours)
 TRIGRAM_SIMILARITY = 0.4  # the vocabulary scan's threshold for two-edit candidates
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
@@ -41,7 +41,12 @@ class Resolved:
     typo_words: tuple[str, ...] = ()  # known words it may be a typo of, nearest first
 
 
-def resolve(session: Session, terms: Sequence[Term], typos: bool = True) -> list[Resolved]:
+def resolve(
+    session: Session, terms: Sequence[Term], typos: bool = True, known_too: bool = False
+) -> list[Resolved]:
+    """Each term as the database sees it. ``typos``: find the known words a word the vocabulary lacks
+    may stand for; ``known_too``: for known words too (OCR misreads put junk words in the vocabulary,
+    so a user's typo can be a "known" word: search retries this way when nothing matched)."""
     if not terms:
         return []
     rows: Sequence[Any] = session.execute(
@@ -59,7 +64,11 @@ def resolve(session: Session, terms: Sequence[Term], typos: bool = True) -> list
         out.append(Resolved(t, int(n), c or "", f or "", cjk, bool(cjk) or len(c or "") >= MIN_SUBSTRING))
     if not typos:
         return out
-    unknown = [i for i, (r, row) in enumerate(zip(out, rows, strict=True)) if _correctable(r) and not row[4]]
+    unknown = [
+        i
+        for i, (r, row) in enumerate(zip(out, rows, strict=True))
+        if _correctable(r) and (known_too or not row[4])
+    ]
     if not unknown:
         return out
     found = _typo_words(session, [_word(out[i].term.text) for i in unknown])
