@@ -79,7 +79,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # the data and the choice of queries
 SEED = 20261202
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dva_bench_search"
 CHUNK_MEDIA = 50  # media items per COPY round (one transaction)
@@ -181,6 +181,7 @@ class Truth:
     sample_media: list[int] = field(default_factory=list)  # the media item of each sample line
     plants: list[dict[str, Any]] = field(default_factory=list)  # {"kind", "clean", "corrupt", "track"}
     codes: list[str] = field(default_factory=list)
+    numbers: Counter[str] = field(default_factory=Counter)  # digit runs, per track line
     cjk_lines: list[str] = field(default_factory=list)
     videos: list[tuple[int, int]] = field(default_factory=list)  # (id, frames)
 
@@ -213,6 +214,7 @@ class LineMaker:
         text = " ".join(tokens)
         words = _WORD_RE.findall(text.lower())
         self.truth.counts.update(words)
+        self.truth.numbers.update(re.findall(r"\d+", text))
         if plain and rng.random() < 0.05:
             self.truth.samples.append(words)
             self.truth.sample_media.append(media_id)
@@ -668,9 +670,12 @@ def table_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
 # --- the queries -----------------------------------------------------------------------------------
 
 
-def _word(w: str) -> str:
-    """A word at a word start, any ending (stemmed full-text matches: ``station`` finds ``stations``)."""
-    return r"(?<![^\W_])" + re.escape(w)
+def _word_re(w: str, lexeme: dict[str, str | None] | None = None) -> str:
+    """A word at a word start, any ending, from its stem on when ``lexeme`` knows it (stemmed
+    full-text matches: ``station`` finds ``stations``, ``lasts`` finds ``last``)."""
+    lex = (lexeme or {}).get(w)
+    stem = os.path.commonprefix([w, lex]) if lex else w
+    return r"(?<![^\W_])" + re.escape(stem if len(stem) >= 3 else w)
 
 
 def _all(*patterns: str) -> str:
@@ -700,17 +705,27 @@ def _query(kind: str, q: str, found: str | None = None, **params: Any) -> dict[s
     return {"kind": kind, "q": q, "found_re": found, "params": params}
 
 
-def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict[str, Any]]:
-    """``n`` queries per kind with the text each should find (a regex over a hit's text)."""
+def choose_queries(truth: Truth, seed: int, n: int, lexeme: dict[str, str | None]) -> list[dict[str, Any]]:
+    """``n`` queries per kind with the text each should find (a regex over a hit's text). ``lexeme``:
+    each word's full-text lexeme (None: a stopword)."""
     from dva_ocr.ocr.training.synth import english_words
 
     rng = random.Random(seed + 1)
     vocab_list = list(english_words(30000))
     vocab = set(vocab_list)
     rank = {w: i + 1 for i, w in enumerate(vocab_list)}
+    stems: Counter[str] = Counter()  # tracks per lexeme: what a full-text query for a word finds
+    for w, c in truth.counts.items():
+        stems[lexeme.get(w) or w] += c
 
     def ok(w: str) -> bool:
-        return len(w) >= 3 and w not in stop and truth.counts[w] > 0
+        return len(w) >= 3 and lexeme.get(w, w) is not None and truth.counts[w] > 0
+
+    def group(w: str) -> int:
+        return stems[lexeme.get(w) or w]
+
+    def _word(w: str) -> str:
+        return _word_re(w, lexeme)
 
     def pick(items: Sequence[Any], k: int = n) -> list[Any]:
         items = list(items)
@@ -719,7 +734,7 @@ def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict
     out: list[dict[str, Any]] = []
     common = [w for w in vocab_list[4:] if ok(w)][:n]
     out += [_query("common", w, _word(w), rank=rank[w], tracks=truth.counts[w]) for w in common]
-    rare = sorted(w for w, c in truth.counts.items() if 5 <= c <= 50 and ok(w) and len(w) >= 4)
+    rare = sorted(w for w, c in truth.counts.items() if c >= 5 and group(w) <= 50 and ok(w) and len(w) >= 4)
     out += [_query("rare", w, _word(w), tracks=truth.counts[w]) for w in pick(rare)]
 
     lines = [[w for w in dict.fromkeys(s) if ok(w)] for s in truth.samples]
@@ -743,7 +758,7 @@ def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict
             a, b = b, a  # a on other lines too, without b
         if nots < n and truth.counts[a] >= 20 and not (a.startswith(b) or b.startswith(a)):
             nots += 1
-            out.append(_query("not", f"{a} -{b}", _word(a), excluded_re=_word(b) + r"(?!\w)"))
+            out.append(_query("not", f"{a} -{b}", _word(a), excluded_re=_word_re(b) + r"(?!\w)"))
 
     typo = [w for w in vocab_list[199:3000] if ok(w) and len(w) >= 5 and w.isascii()]
     out += [_query("typo", _edit(rng, w, vocab), _word(w), word=w) for w in pick(typo)]
@@ -767,7 +782,7 @@ def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict
                 unique.append(p)
 
         def score(p: dict[str, Any]) -> int:
-            return max(truth.counts[w] for w in _WORD_RE.findall(p["clean"].lower()) or [""])
+            return max(group(w) for w in _WORD_RE.findall(p["clean"].lower()) or [""])
 
         unique.sort(key=lambda p: (score(p), p["track"]))
         return sorted(pick(unique[: 3 * k], k), key=lambda p: p["track"])
@@ -780,11 +795,8 @@ def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict
     for p in rarest("misread", n):
         out.append(_query("folded", p["clean"].lower(), re.escape(p["corrupt"]), planted=p["corrupt"]))
 
-    digits = Counter(c.split("-")[1] for c in truth.codes)
-    codes = sorted(
-        {c for c in truth.codes if len(c.split("-")[1]) == 4 and digits[c.split("-")[1]] == 1}
-        - {c for c in truth.codes if c.split("-")[1][:2] in ("19", "20")}
-    )
+    # codes whose 4 digits occur nowhere else (no other code, number, price, date or phone)
+    codes = sorted(c for c in truth.codes if len(d := c.split("-")[1]) == 4 and truth.numbers[d] == 1)
     for c in pick(codes):
         out.append(_query("code", c.split("-")[1], re.escape(c), planted=c))
 
@@ -821,14 +833,15 @@ def choose_queries(truth: Truth, seed: int, n: int, stop: set[str]) -> list[dict
     return out
 
 
-def stopwords(url: str, words: Sequence[str]) -> set[str]:
-    """The words PostgreSQL's english configuration drops (stopwords)."""
+def lexemes(url: str, words: Iterable[str]) -> dict[str, str | None]:
+    """Each word's lexeme in PostgreSQL's english configuration (its stem; None for a stopword)."""
     with psycopg.connect(libpq(url)) as conn:
         rows = conn.execute(
-            "SELECT w FROM unnest(%s::text[]) AS w WHERE to_tsvector('english', w) = ''::tsvector",
-            (list(words),),
+            "SELECT w, (SELECT min(lexeme) FROM unnest(to_tsvector('english', w)))"
+            " FROM unnest(%s::text[]) AS w",
+            (sorted(set(words)),),
         ).fetchall()
-    return {r[0] for r in rows}
+    return {r[0]: r[1] for r in rows}
 
 
 # --- running them ----------------------------------------------------------------------------------
@@ -1146,9 +1159,8 @@ def main(argv: list[str] | None = None) -> int:
         truth, load_steps = load(url, args.regions, args.seed)
         from dva_ocr.ocr.training.synth import english_words
 
-        items = choose_queries(
-            truth, args.seed, int(want["queries_per_kind"]), stopwords(url, english_words(30000))
-        )
+        words = [*english_words(30000), *truth.counts]
+        items = choose_queries(truth, args.seed, int(want["queries_per_kind"]), lexemes(url, words))
         load_info = load_steps["total_s"]
         with psycopg.connect(libpq(url), autocommit=True) as conn:
             write_meta(
