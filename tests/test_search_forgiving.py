@@ -78,6 +78,11 @@ def test_space_insensitive_matching_bridges_split_and_glued_words(corpus):
     assert found('"Total Broadband"') == {"Total Broadband": "fulltext"}
     assert found("grocery shopping") == {"groceryshopping list": "compact"}
     assert found("grocery shopping", fuzzy=False) == {}
+    assert found("Yami Sukehiro") == {"Yami Suke hiro": "compact"}
+    assert found("coffee shop") == {"Coffee shop": "fulltext"}
+    # the words as one run too: "tim" is too short to be matched inside a word, "extratim" is a run
+    assert found("extra tim") == {"Extra time": "compact"}
+    assert found("extra timber") == {}  # neither the words, nor the run, nor a near spelling
 
 
 def test_folded_ocr_confusions_rank_right_after_exact_hits(corpus):

@@ -146,50 +146,57 @@ def _configure(session: Session) -> None:
     )
 
 
+@dataclass
+class _Plan:
+    clauses: list[list[Resolved]]  # ANDed; the terms of one clause ORed
+    excluded: list[Resolved]
+    words: Resolved  # all the words as one compact run
+    pure_and: bool  # no OR: the one run is an alternative to matching the words one by one
+    notes: list[str]
+    cap: int | None = None
+
+
 def _run(
     session: Session, parsed: Query, filters: Filters, level: str, limit: int, offset: int, fuzzy: bool
 ) -> Results:
-    clauses, excluded, notes = _resolved_clauses(session, parsed, fuzzy)
-    cap = None
-    if not any(r.lexemes for clause in clauses for r in clause):
+    plan = _plan(session, parsed, fuzzy)
+    if not any(r.lexemes for clause in plan.clauses for r in clause):
         # common words only: one phrase, matched in the compact text, ranked among the first matches
-        words = " ".join(r.term.text for clause in clauses for r in clause)
-        phrase = resolve(session, [Term(words, phrase=" " in words)], typos=False)[0]
-        if len(phrase.compact) < 2:
+        words = plan.words.term.text
+        if len(plan.words.compact) < 2:
             return Results(notes=[f"{words!r} is too common and too short to search alone"])
-        clauses, cap = [[replace(phrase, substring=True)]], COMMON_WORDS_CAP
-        notes.append(f"only common words: hits are ranked among the first {cap} texts that contain {words!r}")
-    hits = _page(session, level, clauses, excluded, filters, limit, offset, cap, fuzzy)
-    if not hits and offset == 0 and fuzzy and cap is None:
+        plan.clauses, plan.pure_and = [[replace(plan.words, substring=True)]], False
+        plan.cap = COMMON_WORDS_CAP
+        plan.notes.append(
+            f"only common words: hits are ranked among the first {plan.cap} texts that contain {words!r}"
+        )
+    hits = _page(session, level, plan, filters, limit, offset, fuzzy)
+    if not hits and offset == 0 and fuzzy and plan.cap is None:
         # nothing at all: the user's typo may be a word some misread put in the vocabulary ("lnida")
-        retried = _retry_known_words(session, clauses)
+        retried = _retry_known_words(session, plan.clauses)
         if retried is not None:
-            hits = _page(session, level, retried, excluded, filters, limit, offset, cap, fuzzy)
+            plan.clauses = retried
+            hits = _page(session, level, plan, filters, limit, offset, fuzzy)
             if hits:
-                notes.append("no text has all the words as typed; near spellings of every word were searched")
-    return Results(hits, notes)
+                plan.notes.append(
+                    "no text has all the words as typed; near spellings of every word were searched"
+                )
+    return Results(hits, plan.notes)
 
 
 def _page(
-    session: Session,
-    level: str,
-    clauses: list[list[Resolved]],
-    excluded: list[Resolved],
-    filters: Filters,
-    limit: int,
-    offset: int,
-    cap: int | None,
-    fuzzy: bool,
+    session: Session, level: str, plan: _Plan, filters: Filters, limit: int, offset: int, fuzzy: bool
 ) -> list[Hit]:
     sql, params = statement.build(
         level,
-        clauses,
-        excluded,
+        plan.clauses,
+        plan.excluded,
         filters,
         limit=limit,
         offset=offset,
-        cap=cap,
-        substring=fuzzy or cap is not None,
+        cap=plan.cap,
+        substring=fuzzy or plan.cap is not None,
+        whole=plan.words if plan.pure_and else None,
     )
     return [_hit(row._mapping) for row in session.execute(text(sql), params)] if sql else []
 
@@ -205,10 +212,10 @@ def _retry_known_words(session: Session, clauses: list[list[Resolved]]) -> list[
     return [[again.get(r, r) for r in clause] for clause in clauses]
 
 
-def _resolved_clauses(
-    session: Session, parsed: Query, fuzzy: bool
-) -> tuple[list[list[Resolved]], list[Resolved], list[str]]:
-    terms = list(parsed.terms) + list(parsed.excluded)
+def _plan(session: Session, parsed: Query, fuzzy: bool) -> _Plan:
+    """The query's terms resolved in one round trip, with the words as one run beside them."""
+    whole_term = Term(" ".join(t.text for t in parsed.terms), phrase=True)
+    terms = [*parsed.terms, *parsed.excluded, whole_term]
     by_term = dict(zip(terms, resolve(session, terms, typos=fuzzy), strict=True))
     clauses = [[by_term[t] for t in clause] for clause in parsed.clauses]
     notes: list[str] = []
@@ -222,7 +229,7 @@ def _resolved_clauses(
     skipped = [r.term.text for r in excluded if not r.lexemes]
     if skipped:
         notes.append("common words cannot be excluded: " + ", ".join(skipped))
-    return clauses, excluded, notes
+    return _Plan(clauses, excluded, by_term[whole_term], all(len(c) == 1 for c in parsed.clauses), notes)
 
 
 def _hit(r: Any) -> Hit:

@@ -23,7 +23,7 @@ to media and frames.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dva_ocr.db.tables import TS_CONFIG
@@ -103,6 +103,15 @@ def _indexed(arms: dict[int, str]) -> str:
     return " OR ".join(conds)
 
 
+def _level(arms: dict[int, str]) -> str:
+    """The strongest kind level of the term's arms that holds for the row (0: none)."""
+    return (
+        "CASE "
+        + " ".join(f"WHEN {c} THEN {k}" for k, c in sorted(arms.items(), reverse=True))
+        + " ELSE 0 END"
+    )
+
+
 def build(
     level: str,
     clauses: Sequence[Sequence[Resolved]],
@@ -113,28 +122,32 @@ def build(
     offset: int,
     cap: int | None = None,
     substring: bool = True,
+    whole: Resolved | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """SQL and parameters for one page of hits. ``cap``: rank only the first ``cap`` matching rows (for
-    queries whose every match is a common word, where ranking them all would be the whole table)."""
+    queries whose every match is a common word, where ranking them all would be the whole table).
+    ``whole``: the query's words as one compact run, an alternative to matching them one by one
+    (``pricing mir`` finds ``pricingmir``, whose ``mir`` is too short to be matched inside a word)."""
     spec = LEVELS[level]
     b = _Builder()
-    wheres: list[str] = []
+    matches: list[str] = []
     clause_levels: list[str] = []
     for clause in clauses:
         term_arms = [b.arms(r, substring and r.substring) for r in clause]
         term_arms = [a for a in term_arms if a]
         if not term_arms:
             continue
-        wheres.append("(" + " OR ".join(_indexed(a) for a in term_arms) + ")")
-        levels = [
-            "CASE "
-            + " ".join(f"WHEN {c} THEN {k}" for k, c in sorted(a.items(), reverse=True))
-            + " ELSE 0 END"
-            for a in term_arms
-        ]
+        matches.append("(" + " OR ".join(_indexed(a) for a in term_arms) + ")")
+        levels = [_level(a) for a in term_arms]
         clause_levels.append(levels[0] if len(levels) == 1 else f"GREATEST({', '.join(levels)})")
-    if not wheres:
+    if not matches:
         return "", {}
+    lvl = clause_levels[0] if len(clause_levels) == 1 else f"LEAST({', '.join(clause_levels)})"
+    wheres = [" AND ".join(matches)]
+    if whole is not None and substring and whole.substring and len(matches) > 1:
+        whole_arms = b.arms(replace(whole, lexemes=0, typo_words=()), True)
+        wheres = [f"(({wheres[0]}) OR {_indexed(whole_arms)})"]
+        lvl = f"GREATEST({lvl}, {_level(whole_arms)})"
     for r in excluded:
         if r.lexemes:
             wheres.append(f"NOT t.tsv @@ phraseto_tsquery('{TS_CONFIG}', {b.param(r.term.text)})")
@@ -146,7 +159,6 @@ def build(
         if value is not None:
             b.params[key] = float(value)
             wheres.append(spec[key])
-    lvl = clause_levels[0] if len(clause_levels) == 1 else f"LEAST({', '.join(clause_levels)})"
     query_chars = sum(max(len(r.compact) for r in clause) for clause in clauses if clause)
     table, frame = spec["table"], spec["frame"]
     b.params.update(qlen=float(max(1, query_chars)), limit=limit, offset=offset)
