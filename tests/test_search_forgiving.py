@@ -93,6 +93,9 @@ def test_folded_ocr_confusions_rank_right_after_exact_hits(corpus):
             ("lnvoice A7X-2231", "folded"),
         ]
         assert hits[0].score > hits[1].score  # the exact hit is less confident, yet first
+        # pages cross from full-text hits to the others as one ranking does
+        pages = [search(s, "invoice", limit=1, offset=k) for k in range(3)]
+        assert [[h.text for h in p] for p in pages] == [["Invoice 4471"], ["lnvoice A7X-2231"], []]
         assert _marked(s, "invoice", hits) == [["Invoice"], ["lnvoice"]]
     assert "Please involve everyone" not in found("invoice")  # "involve" folds to itself, not to "invoice"
 

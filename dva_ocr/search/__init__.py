@@ -187,16 +187,31 @@ def _run(
 def _page(
     session: Session, level: str, plan: _Plan, filters: Filters, limit: int, offset: int, fuzzy: bool
 ) -> list[Hit]:
+    """One page of hits. Full-text hits outrank every other kind (the score bands), so when the
+    full-text matches alone fill the page it is the page: a common word's thousands of full-text
+    matches are then ranked without also checking every row for compact, folded and typo matches."""
+    exact_first = fuzzy and plan.cap is None and all(any(r.lexemes for r in c) for c in plan.clauses)
+    if exact_first:
+        exact = _rows(session, level, plan, filters, limit, offset, forgiving=False)
+        if len(exact) == limit:
+            return exact
+    return _rows(session, level, plan, filters, limit, offset, forgiving=fuzzy)
+
+
+def _rows(
+    session: Session, level: str, plan: _Plan, filters: Filters, limit: int, offset: int, forgiving: bool
+) -> list[Hit]:
+    clauses = plan.clauses if forgiving else [[replace(r, typo_words=()) for r in c] for c in plan.clauses]
     sql, params = statement.build(
         level,
-        plan.clauses,
+        clauses,
         plan.excluded,
         filters,
         limit=limit,
         offset=offset,
         cap=plan.cap,
-        substring=fuzzy or plan.cap is not None,
-        whole=plan.words if plan.pure_and else None,
+        substring=forgiving or plan.cap is not None,
+        whole=plan.words if plan.pure_and and forgiving else None,
     )
     return [_hit(row._mapping) for row in session.execute(text(sql), params)] if sql else []
 
