@@ -53,6 +53,7 @@ over 1 s anywhere (a cancelled or skipped query fails this one).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import math
@@ -62,6 +63,7 @@ import random
 import re
 import string
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -1122,6 +1124,12 @@ def main(argv: list[str] | None = None) -> int:
     from dva_ocr.db.migrate import drop_database, ensure_database, upgrade
 
     url = args.database_url or _default_url()
+    # one run per bench database on this machine: a second one would truncate the first's load
+    lock = open(Path(tempfile.gettempdir()) / f"dva_bench_search.{make_url(url).database}.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        ap.error(f"another bench_search run is using {make_url(url).database}; wait for it")
     if args.recreate:
         drop_database(url)
     ensure_database(url)
