@@ -1,4 +1,4 @@
-"""``eval``: detection / end-to-end / recognition metrics of a model on labelled data."""
+"""``eval``: detection / bag-of-words (end-to-end) / recognition metrics of a model on labelled data."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(gt_img_1.txt or img_1.txt, beside the image or in a gt/ folder; lines "
             "'x1,y1,...,x4,y4,text' or 'xmin,ymin,xmax,ymax,\"text\"'; '###' = don't care), or a folder "
             "with a labels file of crops ('image<TAB>text' or 'word_1.png, \"text\"' lines), or that "
-            "labels file itself."
+            "labels file itself. Reports detection P/R/F1 (IoU >= 0.5) and the end-to-end bag-of-words "
+            "P/R/F1 (per image, the multiset of case-insensitive letters/digits-only words of the truth "
+            "against that of the predictions; predictions more than half inside a don't-care region are "
+            "ignored), or, for crops, recognition accuracy."
         ),
     )
     p.add_argument("dataset", type=Path, metavar="DATASET")
@@ -97,7 +100,16 @@ class ProgressLine:
         print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
 
 
+def _bag_line(label: str, b: dict[str, Any]) -> str:
+    ignored = f", {b['ignored_predictions']} ignored predictions" if b["ignored_predictions"] else ""
+    return (
+        f"  {label:<18} {b['precision']:>9.4f} {b['recall']:>7.4f} {b['f1']:>7.4f}  "
+        f"{b['tp']} correct, {b['truth']} truth words, {b['predicted']} predicted{ignored}"
+    )
+
+
 def format_report(r: dict[str, Any]) -> str:
+    header = f"  {'':<18} {'precision':>9} {'recall':>7} {'F1':>7}"
     if r["layout"] == "crops":
         rec = r["recognition"]
         n = r["crops"]
@@ -108,21 +120,22 @@ def format_report(r: dict[str, Any]) -> str:
             f"  accuracy (case-sensitive)   {rec['accuracy_case_sensitive']:.4f}  "
             f"({rec['correct_case_sensitive']}/{n})",
             f"  mean normalised edit dist.  {rec['mean_ned']:.4f}",
+            header,
+            _bag_line("bag-of-words", r["bag_of_words"]),
         ]
         if r["mistakes"]:
             lines.append("  misread (first ones):")
             lines += [f"    {m['image']}: {m['gt']!r} read as {m['predicted']!r}" for m in r["mistakes"]]
         return "\n".join(lines)
-    det, e2e = r["detection"], r["end_to_end"]
+    det = r["detection"]
     return "\n".join(
         [
             f"model {r['model']} on {r['dataset']} ({r['layout']} layout): {r['images']} images, "
             f"{r['images_per_s']:.2f} images/s ({r['seconds']:.1f} s)",
-            f"  {'':<18} {'precision':>9} {'recall':>7} {'F1':>7}",
+            header,
             f"  {'detection (IoU.5)':<18} {det['precision']:>9.4f} {det['recall']:>7.4f} {det['f1']:>7.4f}  "
             f"{det['matched']} matched, {det['gt']} gt, {det['predicted']} predicted "
             f"({det['dont_care']} don't-care gt, {det['ignored']} ignored predictions)",
-            f"  {'end-to-end words':<18} {e2e['precision']:>9.4f} {e2e['recall']:>7.4f} {e2e['f1']:>7.4f}  "
-            f"{e2e['matched_words']} matched, {e2e['gt_words']} gt words, {e2e['predicted_words']} predicted",
+            _bag_line("bag-of-words (e2e)", r["bag_of_words"]),
         ]
     )

@@ -24,14 +24,16 @@ from dva_ocr.evaluation.datasets import (
     parse_quad_line,
 )
 from dva_ocr.evaluation.metrics import (
+    bag_of_words,
     edit_distance,
+    ignored_predictions,
     match_detections,
-    match_words,
     normalise_word,
     normalised_edit_distance,
     polygon_iou,
     prf,
 )
+from dva_ocr.evaluation.runner import WordTotals
 
 # --- generated labelled sets ------------------------------------------------------------------------------
 
@@ -153,6 +155,28 @@ def write_word_set(root: Path) -> Path:
     return root
 
 
+def write_bag_set(root: Path) -> Path:
+    """Three images in the box layout for the bag-of-words counts: word-level boxes with a don't-care line
+    (whose text is drawn all the same), an image whose gt file is empty although it shows a line (every
+    word read there is false), and one line-level box."""
+    root.mkdir(parents=True)
+    scenes = [
+        (["Fresh bread and coffee", SCRIBBLE], "words"),
+        (["Exit 14 for the airport"], "none"),
+        (["Room 204, second floor"], "line"),
+    ]
+    for n, (lines, kind) in enumerate(scenes, 1):
+        img, truth = make_scene(lines, seed=30 + n)
+        img.save(root / f"img_{n}.png")
+        rows = []
+        for text, quad, words in truth:
+            boxes = [("###", quad)] if text == SCRIBBLE else words if kind == "words" else [(text, quad)]
+            for label, (p0, _, p2, _) in boxes if kind != "none" else []:
+                rows.append(",".join(str(round(v)) for v in (*p0, *p2)) + f',"{label}"')
+        (root / f"gt_img_{n}.txt").write_text("".join(row + "\n" for row in rows))
+    return root
+
+
 CROP_TEXTS = [
     "Tiredness", "kills", "TAKE", "a", "BREAK", "Invoice", "48213", "Central", "Station", "platform",
     "coffee", "Exit 14", "airport", "Room 204", "London", "Summer sale", "HOSPITAL", "gates", "Quote",
@@ -188,6 +212,7 @@ def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "quad": write_quad_set(base / "ic15"),
         "box": write_box_set(base / "ic13"),
         "words": write_word_set(base / "words"),
+        "bag": write_bag_set(base / "bag"),
         "crops": write_crops(base / "crops_icdar", "icdar"),
         "crops_tab": write_crops(base / "crops_tab", "tab"),
     }
@@ -256,12 +281,98 @@ def test_word_normalisation():
 
 
 def test_word_multisets_score_word_and_line_annotations_alike():
-    lines = match_words(["the cat", "the dog"], ["The CAT.", "dog", "bird"])
-    words = match_words(["the", "cat", "the", "dog"], ["The CAT.", "dog", "bird"])
+    lines = bag_of_words(["the cat", "the dog"], ["The CAT.", "dog", "bird"])
+    words = bag_of_words(["the", "cat", "the", "dog"], ["The CAT.", "dog", "bird"])
     assert lines == words
-    assert (lines.matched, lines.gt_words, lines.pred_words) == (3, 4, 4)  # one "the" missing; "bird" extra
-    assert match_words(["a a a"], ["a"]).matched == 1  # a multiset, not a set
-    assert match_words(["—"], []).gt_words == 0  # punctuation alone is no word
+    assert (lines.tp, lines.truth, lines.predicted) == (3, 4, 4)  # one "the" missing; "bird" extra
+    assert (lines.missed, lines.false) == (("the",), ("bird",))
+    assert bag_of_words(["—"], []).truth == 0  # punctuation alone is no word
+
+
+def _bag(b) -> tuple[int, int, int]:
+    return b.tp, b.predicted, b.truth
+
+
+def test_bag_of_words_a_dont_care_region_hides_the_predictions_inside_it():
+    gts = [rect(0, 0, 200, 20), rect(0, 100, 200, 140)]
+    gt_texts = ["Hello world", "###"]
+    preds = [
+        rect(0, 0, 200, 20),  # "hello world": both words right
+        rect(10, 105, 60, 130),  # inside the don't-care region: ignored, its words counted nowhere
+        rect(150, 100, 260, 140),  # 45% inside it: kept, a false word
+    ]
+    pred_texts = ["hello world", "tiny print", "extra"]
+    b = bag_of_words(gt_texts, pred_texts, [False, True], gts, preds)
+    assert _bag(b) == (2, 3, 2)
+    assert (b.ignored_predictions, b.ignored_words, b.false, b.missed) == (1, 2, ("extra",), ())
+    # the rule is the detection metric's: one function, the same indices
+    assert ignored_predictions(gts, preds, [False, True]) == (1,)
+    assert match_detections(gts, preds, [False, True]).ignored_preds == (1,)
+    assert bag_of_words(gt_texts, pred_texts, [False, True], ignored=(1,)) == b  # indices given instead
+    # more than half of the prediction's area: exactly half inside is not enough
+    half = bag_of_words(
+        gt_texts, ["hello world", "half"], [False, True], gts, [gts[0], rect(100, 100, 300, 140)]
+    )
+    assert (half.ignored_predictions, half.false) == (0, ("half",))
+    # without the flag the region is truth like any other: "###" has no word, the scribble is false
+    plain = bag_of_words(gt_texts, pred_texts, None, gts, preds)
+    assert _bag(plain) == (2, 5, 2) and plain.ignored_predictions == 0
+    with pytest.raises(ValueError, match="flags"):
+        bag_of_words(gt_texts, pred_texts, [True])
+
+
+def test_bag_of_words_a_repeated_word_counts_twice_only_if_twice_in_the_truth():
+    assert _bag(bag_of_words(["the cat sat on the mat"], ["the the the cat"])) == (3, 4, 6)
+    once = bag_of_words(["the"], ["the", "the"])
+    assert _bag(once) == (1, 2, 1) and once.false == ("the",)
+    twice = bag_of_words(["the end", "the"], ["the the"])
+    assert _bag(twice) == (2, 2, 3) and twice.missed == ("end",)
+
+
+def test_bag_of_words_ignores_case_and_punctuation():
+    b = bag_of_words(
+        ["Invoice 129.50 (paid)", "ＴＯＴＡＬ:"], ["INVOICE, 12950", "paid!", "total", "—", "..."]
+    )
+    assert _bag(b) == (4, 4, 4) and b.false == b.missed == ()
+    assert _bag(bag_of_words(["don't"], ["dont"])) == (1, 1, 1)  # letters and digits only
+    assert _bag(bag_of_words(["e-mail"], ["e mail"])) == (0, 2, 1)  # but split on whitespace
+
+
+def test_bag_of_words_an_image_without_truth_lowers_precision():
+    totals = WordTotals()
+    totals.add(bag_of_words(["Exit 14"], ["exit 14"]))  # perfect
+    totals.add(bag_of_words([], ["brick", "wall"]))  # no text in the truth: two false words
+    r = totals.report()
+    assert (r["tp"], r["predicted"], r["truth"]) == (2, 4, 2)  # summed over images, then divided
+    assert (r["precision"], r["recall"], r["f1"]) == (0.5, 1.0, pytest.approx(0.6667))
+
+
+def test_bag_of_words_with_nothing_is_defined():
+    for b in (
+        bag_of_words([], []),
+        bag_of_words(["###"], [], [True], [rect(0, 0, 9, 9)], []),
+        bag_of_words(["—"], [""]),
+    ):
+        assert _bag(b) == (0, 0, 0) and b.ignored_predictions == 0
+    totals = WordTotals()
+    assert totals.report() == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "tp": 0,
+        "predicted": 0,
+        "truth": 0,
+        "ignored_predictions": 0,
+        "ignored_words": 0,
+    }
+    totals.add(bag_of_words([], []))
+    assert totals.report()["f1"] == 0.0
+
+
+def test_self_intersecting_quads_are_matched_not_a_crash():
+    bow_tie = [(0, 0), (10, 10), (10, 0), (0, 10)]  # repaired into two triangles (a multi-polygon)
+    m = match_detections([rect(0, 0, 10, 10), bow_tie], [bow_tie, rect(0, 0, 10, 10)], [False, True])
+    assert m.ignored_preds == (0,) and m.pairs == ((0, 1),)
 
 
 def test_edit_distance():
@@ -402,12 +513,13 @@ def test_eval_quad_set(sets):
         [],
         0,
     )
-    det, e2e = r["detection"], r["end_to_end"]
+    det, bag = r["detection"], r["bag_of_words"]
     # measured: detection 9/9 lines (one image rotated by 8 degrees), the don't-care line found and ignored;
     # words 33 of 37 (the recogniser drops the space after a comma: "48213,total")
     assert (det["gt"], det["dont_care"], det["ignored"]) == (9, 1, 1)
     assert det["recall"] >= 0.88 and det["precision"] >= 0.88
-    assert e2e["gt_words"] == 37 and e2e["recall"] >= 0.8 and e2e["precision"] >= 0.85
+    assert bag["truth"] == 37 and bag["recall"] >= 0.8 and bag["precision"] >= 0.85
+    assert bag["ignored_predictions"] == 1 and bag["ignored_words"] == 3  # "tiny print here"
     assert r["images_per_s"] > 0 and r["seconds"] > 0
 
 
@@ -418,10 +530,46 @@ def test_eval_box_set_table(sets):
     out = proc.stdout
     assert "(box layout): 3 images" in out and "images/s" in out
     det = next(line for line in out.splitlines() if "detection" in line).split()
-    e2e = next(line for line in out.splitlines() if "end-to-end" in line).split()
+    bag = next(line for line in out.splitlines() if "bag-of-words (e2e)" in line).split()
     # measured: all 6 lines found; 30 of 31 words ("lnvoice" for "Invoice")
     assert min(float(v) for v in det[2:5]) >= 0.8
-    assert min(float(v) for v in e2e[2:5]) >= 0.85
+    assert min(float(v) for v in bag[2:5]) >= 0.85 and "31 truth words" in " ".join(bag)
+
+
+@pytest.mark.integration  # runs the bundled OCR models
+def test_eval_bag_of_words_sums_the_images(sets):
+    r = _eval_json(str(sets["bag"]))
+    assert (r["layout"], r["images"]) == ("box", 3)
+    bag = r["bag_of_words"]
+    assert set(bag) == {
+        "precision",
+        "recall",
+        "f1",
+        "tp",
+        "predicted",
+        "truth",
+        "ignored_predictions",
+        "ignored_words",
+    }
+    per = {Path(i["image"]).name: i for i in r["per_image"]}
+    assert list(per) == ["img_1.png", "img_2.png", "img_3.png"]
+    for key in ("tp", "predicted", "truth", "ignored_predictions"):
+        assert bag[key] == sum(i[key] for i in per.values()), key
+    for i in per.values():
+        assert i["truth"] - len(i["missed"]) == i["tp"] == i["predicted"] - len(i["false"])
+    assert bag["precision"] == round(bag["tp"] / bag["predicted"], 4)
+    assert bag["recall"] == round(bag["tp"] / bag["truth"], 4)
+    p, rc = bag["tp"] / bag["predicted"], bag["tp"] / bag["truth"]
+    assert bag["f1"] == round(2 * p * rc / (p + rc), 4)
+    # the truth is fixed by the gt files: 4 words, none (the line is there, its gt file is empty), 4 words
+    assert [i["truth"] for i in per.values()] == [4, 0, 4]
+    # the don't-care line is read and ignored: its words are neither false nor predicted
+    assert per["img_1.png"]["ignored_predictions"] == 1
+    assert not {"tiny", "print", "here"} & set(per["img_1.png"]["false"])
+    # the unlabelled line costs precision only (measured: 5 words read, all false)
+    assert per["img_2.png"]["tp"] == 0 and per["img_2.png"]["predicted"] >= 3
+    assert bag["recall"] >= 0.85 and bag["precision"] < 0.75
+    # measured: 8 of 8 truth words found, 13 predicted, P 0.6154 R 1.0 F1 0.7619
 
 
 @pytest.fixture(scope="module")
@@ -438,7 +586,7 @@ def test_word_level_annotations(sets, engine):
     r = evaluate_dataset(engine, load_dataset(sets["words"], "quad"))
     assert r["detection"]["gt"] == 17 and r["detection"]["recall"] < 0.2
     # measured: 17 of 17 words
-    assert r["end_to_end"]["recall"] >= 0.9 and r["end_to_end"]["precision"] >= 0.9
+    assert r["bag_of_words"]["recall"] >= 0.9 and r["bag_of_words"]["precision"] >= 0.9
 
 
 @pytest.mark.integration  # runs the bundled OCR models
@@ -448,6 +596,7 @@ def test_eval_crops(sets):
     rec = r["recognition"]
     # measured: 20 of 20 read exactly
     assert rec["accuracy"] >= 0.9 and rec["accuracy_case_sensitive"] >= 0.85 and rec["mean_ned"] <= 0.05
+    assert r["bag_of_words"]["truth"] == 23 and r["bag_of_words"]["f1"] >= 0.9  # each crop an image
     assert r["crops_per_s"] > 0
 
 

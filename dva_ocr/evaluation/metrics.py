@@ -1,15 +1,21 @@
-"""Pure metric functions: polygon IoU and one-to-one matching, word multisets, edit distance.
+"""Pure metric functions: polygon IoU and one-to-one matching, bags of words, edit distance.
 
 Conventions (the same as the ICDAR 2015 robust-reading protocol where it has one):
 
+- don't care: ground truths marked don't care (``###``) are not counted, and a prediction is ignored (not
+  counted at all) when more than half of its area lies inside one don't-care region (intersection over the
+  prediction's area > 0.5, the rule of the ICDAR 2015 script): ``ignored_predictions``, one rule for both
+  metrics below.
 - detection: a prediction and a ground-truth polygon match when their IoU is at least 0.5; matching is
-  one-to-one, greedily by decreasing IoU. Don't-care ground truths (``###``) are not counted, and
-  predictions lying mostly (more than half of their area) inside a don't-care region are ignored.
-- end to end: per image, the multiset of normalised words of the ground-truth texts against that of the
-  predicted texts, so word- and line-level annotations are scored alike; don't-care regions and ignored
-  predictions are left out.
-- normalisation: Unicode NFKC, case-folded, every character that is not a letter or digit removed from each
-  word (``"Invoice"`` and ``invoice,`` are the same word; ``129.50`` is ``12950``).
+  one-to-one, greedily by decreasing IoU.
+- bag of words (the end-to-end metric): per image, the multiset of normalised words of the ground-truth
+  texts against that of the predicted texts, so word- and line-level annotations are scored alike;
+  don't-care regions and ignored predictions are left out. TP is the size of the multisets' intersection
+  (a word predicted twice counts twice only if it is twice in the truth); totals are summed over images
+  (micro) before precision = TP / predicted and recall = TP / truth.
+- normalisation: words are split on whitespace; each is Unicode NFKC, case-folded, every character that is
+  not a letter or digit removed, and dropped if nothing is left (``"Invoice"`` and ``invoice,`` are the
+  same word; ``129.50`` is ``12950``; ``—`` is no word).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
 from shapely.validation import make_valid
 
 from dva_ocr.ocr.distance import edit_distance  # re-exported: one Levenshtein for the project
@@ -29,22 +37,27 @@ IOU_THRESHOLD = 0.5
 DONT_CARE_OVERLAP = 0.5
 
 
-def to_polygon(points: Sequence[Point]) -> Polygon:
-    """A valid shapely polygon from corners (self-intersecting quads are repaired, not rejected)."""
-    poly = Polygon([(float(x), float(y)) for x, y in points])
+Shape: TypeAlias = Sequence[Point] | BaseGeometry  # corners, or a geometry made from them by ``to_polygon``
+
+
+def to_polygon(points: Shape) -> BaseGeometry:
+    """A valid shapely geometry from corners (self-intersecting quads are repaired, not rejected: the
+    repair may be a multi-polygon); a geometry is returned as it is."""
+    if isinstance(points, BaseGeometry):
+        return points
+    poly: BaseGeometry = Polygon([(float(x), float(y)) for x, y in points])
     if not poly.is_valid:
         poly = make_valid(poly)
     return poly
 
 
-def polygon_iou(a: Sequence[Point] | Polygon, b: Sequence[Point] | Polygon) -> float:
-    pa = a if isinstance(a, Polygon) else to_polygon(a)
-    pb = b if isinstance(b, Polygon) else to_polygon(b)
+def polygon_iou(a: Shape, b: Shape) -> float:
+    pa, pb = to_polygon(a), to_polygon(b)
     union = pa.union(pb).area
     return pa.intersection(pb).area / union if union > 0 else 0.0
 
 
-def covered_fraction(inner: Polygon, outer: Polygon) -> float:
+def covered_fraction(inner: BaseGeometry, outer: BaseGeometry) -> float:
     """Share of ``inner``'s area that lies inside ``outer``."""
     return inner.intersection(outer).area / inner.area if inner.area > 0 else 0.0
 
@@ -64,9 +77,28 @@ class DetectionMatch:
         return len(self.pairs)
 
 
+def ignored_predictions(
+    gts: Sequence[Shape],
+    preds: Sequence[Shape],
+    dont_care: Sequence[bool],
+    dont_care_overlap: float = DONT_CARE_OVERLAP,
+) -> tuple[int, ...]:
+    """Indices of the predictions with more than ``dont_care_overlap`` of their area inside one don't-care
+    ground truth (``dont_care[i]`` flags ``gts[i]``): left out of every count."""
+    if len(dont_care) != len(gts):
+        raise ValueError(f"dont_care has {len(dont_care)} flags for {len(gts)} ground truths")
+    holes = [to_polygon(g) for g, d in zip(gts, dont_care, strict=True) if d]
+    if not holes:
+        return ()
+    pp = [to_polygon(p) for p in preds]
+    return tuple(
+        j for j, p in enumerate(pp) if any(covered_fraction(p, h) > dont_care_overlap for h in holes)
+    )
+
+
 def match_detections(
-    gts: Sequence[Sequence[Point]],
-    preds: Sequence[Sequence[Point]],
+    gts: Sequence[Shape],
+    preds: Sequence[Shape],
     dont_care: Sequence[bool] | None = None,
     iou_threshold: float = IOU_THRESHOLD,
     dont_care_overlap: float = DONT_CARE_OVERLAP,
@@ -77,11 +109,7 @@ def match_detections(
         raise ValueError(f"dont_care has {len(care)} flags for {len(gts)} ground truths")
     gp = [to_polygon(g) for g in gts]
     pp = [to_polygon(p) for p in preds]
-    ignored = tuple(
-        j
-        for j, p in enumerate(pp)
-        if any(not c and covered_fraction(p, g) > dont_care_overlap for g, c in zip(gp, care, strict=True))
-    )
+    ignored = ignored_predictions(gp, pp, [not c for c in care], dont_care_overlap)
     live_preds = [j for j in range(len(pp)) if j not in ignored]
     live_gts = [i for i in range(len(gp)) if care[i]]
     candidates = []
@@ -136,17 +164,55 @@ def word_bag(texts: Iterable[str]) -> Counter[str]:
 
 
 @dataclass(frozen=True)
-class WordMatch:
-    matched: int
-    gt_words: int
-    pred_words: int
+class BagOfWords:
+    """One image's bag-of-words comparison (see the module's conventions)."""
+
+    tp: int  # size of the intersection of the two multisets
+    truth: int  # ground-truth words (don't-care regions left out)
+    predicted: int  # predicted words (ignored predictions left out)
+    ignored_predictions: int = 0  # predicted regions mostly inside a don't-care region
+    ignored_words: int = 0  # the words of those regions
+    missed: tuple[str, ...] = ()  # truth words not predicted, with repeats, sorted
+    false: tuple[str, ...] = ()  # predicted words not in the truth, with repeats, sorted
 
 
-def match_words(gt_texts: Iterable[str], pred_texts: Iterable[str]) -> WordMatch:
-    """Words of the ground truth found among the predicted words, as multisets."""
-    want, got = word_bag(gt_texts), word_bag(pred_texts)
-    matched = sum(min(n, got[w]) for w, n in want.items())
-    return WordMatch(matched, sum(want.values()), sum(got.values()))
+def bag_of_words(
+    gt_texts: Sequence[str],
+    pred_texts: Sequence[str],
+    dont_care: Sequence[bool] | None = None,
+    gt_polygons: Sequence[Shape] | None = None,
+    pred_polygons: Sequence[Shape] | None = None,
+    ignored: Iterable[int] | None = None,
+) -> BagOfWords:
+    """The words of the ground truth against the predicted words of one image, as multisets.
+
+    ``dont_care`` flags ground truths to leave out (default none). Predictions to ignore are ``ignored``
+    (indices into ``pred_texts``, e.g. a ``DetectionMatch``'s ``ignored_preds``), else found from the
+    polygons by ``ignored_predictions`` when both are given, else none (plain text, as for crops).
+    """
+    flags = list(dont_care) if dont_care is not None else [False] * len(gt_texts)
+    if len(flags) != len(gt_texts):
+        raise ValueError(f"dont_care has {len(flags)} flags for {len(gt_texts)} ground truths")
+    if ignored is None:
+        if gt_polygons is not None and pred_polygons is not None:
+            if len(gt_polygons) != len(gt_texts) or len(pred_polygons) != len(pred_texts):
+                raise ValueError("one polygon per text expected")
+            ignored = ignored_predictions(gt_polygons, pred_polygons, flags)
+        else:
+            ignored = ()
+    skip = set(ignored)
+    want = word_bag(t for t, d in zip(gt_texts, flags, strict=True) if not d)
+    got = word_bag(t for j, t in enumerate(pred_texts) if j not in skip)
+    hidden = word_bag(t for j, t in enumerate(pred_texts) if j in skip)
+    return BagOfWords(
+        tp=(want & got).total(),
+        truth=want.total(),
+        predicted=got.total(),
+        ignored_predictions=len(skip),
+        ignored_words=hidden.total(),
+        missed=tuple(sorted((want - got).elements())),
+        false=tuple(sorted((got - want).elements())),
+    )
 
 
 def normalised_edit_distance(gt: str, pred: str) -> float:
