@@ -99,3 +99,19 @@ def test_boundary_evidence_levels():
 @pytest.mark.parametrize("text", ["", "a", " ", "  two  spaces "])
 def test_degenerate_inputs(text):
     assert recover_spaces(text) == text
+
+
+@pytest.mark.parametrize("name", ["Sukehiro", "Zalando", "Okonkwo", "Mailchimp", "Kowalczyk", "Haverkamp"])
+def test_names_and_brands_stay_whole_without_recogniser_evidence(name):
+    # the dictionary alone would cut them into rare pieces ("Suke hiro", "Mail chimp")
+    assert recover_spaces(name, *_signals(name)) == name
+    assert recover_spaces(f"Yami {name}", *_signals(f"Yami {name}")) == f"Yami {name}"
+
+
+def test_a_cut_between_common_words_needs_no_evidence_a_rare_piece_does():
+    assert recover_spaces("nextright", *_signals("nextright")) == "next right"  # both common
+    glued = "YamiSukehiro"
+    assert recover_spaces(glued, *_signals(glued)) == glued  # case change alone: a weak hint
+    assert (
+        recover_spaces(glued, *_signals(glued, spaces_at={3: 0.1})) == "Yami Sukehiro"
+    )  # the recogniser says so

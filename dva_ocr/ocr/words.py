@@ -50,6 +50,9 @@ BOUNDARY_COST = {
     Evidence.UNKNOWN: 1.0,
 }
 KNOWN_WORD_MAX_COST = 13.1  # about the 40,000 most frequent words; rarer entries include "forthe"
+# A cut the recogniser does not hint at is kept only when the pieces on both sides are at least this
+# common (wordninja cost; measured in MEASUREMENTS.md, bench/word_spacing.py).
+COMMON_PIECE_MAX_COST = 9.0  # about the 800 most frequent words
 # One- and two-letter pieces the segmenter may produce (its list also has "fo", "th", "de", "st"...).
 _SHORT = "a i of in is to it as he by on or an be at if so up do no we go us my me am ok tv uk"
 SHORT_WORDS = frozenset(_SHORT.split())
@@ -151,7 +154,26 @@ def _segment_letters(run: str, ev: Sequence[Evidence]) -> list[int]:
         if back[end] > 0:
             cuts.append(back[end])
         end = back[end]
-    return sorted(cuts)
+    return _supported(lower, sorted(cuts), ev, costs)
+
+
+def _supported(lower: str, cuts: list[int], ev: Sequence[Evidence], costs: dict[str, float]) -> list[int]:
+    """The cuts to keep: one the recogniser hints at (medium evidence or more), or one whose pieces on
+    both sides are common words (known words, for text without recogniser signals). A name or brand
+    (``Sukehiro``) is not cut into rare pieces (``Suke hiro``) on the dictionary's word alone."""
+    while True:
+        bounds = [0, *cuts, len(lower)]
+        for i, c in enumerate(cuts):
+            if ev[c - 1] >= Evidence.MEDIUM:
+                continue
+            left, right = lower[bounds[i] : c], lower[c : bounds[i + 2]]
+            # text alone (no recogniser signal to go by): any known word will do
+            limit = KNOWN_WORD_MAX_COST if ev[c - 1] == Evidence.UNKNOWN else COMMON_PIECE_MAX_COST
+            if max(_piece_cost(left, costs), _piece_cost(right, costs)) > limit:
+                cuts = cuts[:i] + cuts[i + 1 :]
+                break
+        else:
+            return cuts
 
 
 def recover_spaces(
