@@ -187,7 +187,7 @@ NAME_LINES = [
 
 def test_names_brands_and_codes_in_sentences_are_read_whole(engine):
     """Word-space recovery splits only on evidence: names, brands, codes and domain words are not cut
-    into fragments (bench/word_spacing.py: fragments 314 -> 21 on 40 such images, recall 0.927 -> 0.992)."""
+    into fragments (bench/word_spacing.py: fragments 314 -> 27 on 40 such images, recall 0.927 -> 0.991)."""
     found: list[str] = []
     truth: list[str] = []
     for seed in range(2):

@@ -52,7 +52,7 @@ BOUNDARY_COST = {
 KNOWN_WORD_MAX_COST = 13.1  # about the 40,000 most frequent words; rarer entries include "forthe"
 # A cut the recogniser does not hint at is kept only when the pieces on both sides are at least this
 # common (wordninja cost; measured in MEASUREMENTS.md, bench/word_spacing.py).
-COMMON_PIECE_MAX_COST = 9.0  # about the 800 most frequent words
+COMMON_PIECE_MAX_COST = 10.0  # about the 2,000 most frequent words
 # One- and two-letter pieces the segmenter may produce (its list also has "fo", "th", "de", "st"...).
 _SHORT = "a i of in is to it as he by on or an be at if so up do no we go us my me am ok tv uk"
 SHORT_WORDS = frozenset(_SHORT.split())
