@@ -1,5 +1,8 @@
 """``ocr``: the library's image OCR on files or folders; no database, no queue.
 
+Every page of a multi-page TIFF is its own entry (``scan.tif#page=2``); a GIF is read at its first frame.
+In a folder, every file that is not read is named on stderr with the reason, and a summary line ends the
+run. ``elapsed_ms`` is each image's own time: reading it and its OCR, one image at a time.
 ``--rec-only`` reads each image as one text line (the recogniser alone, no detection), as for crops.
 """
 
@@ -7,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +23,6 @@ if TYPE_CHECKING:
 
     from dva_ocr.ocr import OcrEngine
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-CHUNK = 8  # images per engine.batch call: same-size images share detection runs
 REC_CHUNK = 64  # --rec-only: images per recogniser call (batched by width inside)
 
 
@@ -39,16 +42,88 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def iter_images(paths: list[Path]) -> Iterator[Path]:
+@dataclass
+class Tally:
+    files: int = 0  # files read (all their pages)
+    images: int = 0  # images read: one per file, one per page of a multi-page TIFF
+    skipped: int = 0  # files in folders that are not images
+    failed: int = 0  # files that could not be read (all or some of their pages)
+
+    def summary(self) -> str:
+        return (
+            f"ocr: {self.files} file(s) read ({self.images} image(s)); {self.skipped + self.failed} "
+            f"skipped: {self.failed} unreadable, {self.skipped} not an image"
+        )
+
+
+def gather(paths: list[Path], tally: Tally) -> list[Path]:
+    """The files to read: each file given, and the image files found in each folder; every other file
+    of a folder is named on stderr with the reason."""
+    files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            yield path
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for p in sorted(x for x in path.rglob("*") if x.is_file()):
+            reason = _not_an_image(p)
+            if reason is None:
+                files.append(p)
+            else:
+                tally.skipped += 1
+                print(f"skipped {p}: {reason}", file=sys.stderr)
+    return files
+
+
+def _not_an_image(path: Path) -> str | None:
+    """Why a file found in a folder is not read (None: it is an image, or named like one)."""
+    from dva_ocr.media.images import SUFFIXES, inspect_image
+
+    if path.suffix.lower() in SUFFIXES:
+        return None  # read it; a broken one is reported as unreadable
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if inspect_image(path) is not None:
+        return None  # an image under another name
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    if kind.startswith("video/"):
+        return f"not an image: a video ({kind}); `ingest` reads videos"
+    return f"not an image ({kind or 'no image format recognised'})"
+
+
+def pages_of(path: Path) -> Iterator[tuple[str, np.ndarray, float]]:
+    """(name, RGB image, ms to read it) for each image of a file: its pages, or its first frame."""
+    from dva_ocr.media.images import inspect_image, read_pages
+
+    facts = inspect_image(path)
+    if facts is not None and facts.frames > 1 and facts.pages == 1 and facts.format != "MPO":
+        print(
+            f"note {path}: {facts.frames} frames ({facts.format}); only the first is read here"
+            + ("; `ingest` reads it as a video" if facts.animated else ""),
+            file=sys.stderr,
+        )
+    paged = facts is not None and facts.pages > 1
+    pages = read_pages(path)
+    for n in range(1, (facts.pages if facts else 1) + 1):
+        name = f"{path}#page={n}" if paged else str(path)
+        t0 = time.perf_counter()
+        try:
+            image = next(pages)
+        except StopIteration:
+            return
+        except Exception as exc:  # one bad file must not stop the rest
+            raise PageError(name, exc) from exc
+        yield name, image, (time.perf_counter() - t0) * 1000
+
+
+class PageError(Exception):
+    def __init__(self, name: str, exc: Exception) -> None:
+        from dva_ocr.media.images import UnreadableImage
+
+        super().__init__(exc.reason if isinstance(exc, UnreadableImage) else str(exc))
+        self.name = name
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.media.images import read_image
     from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
@@ -56,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
         print("error: --draw draws detected boxes; --rec-only detects none", file=sys.stderr)
         return 2
     s = get_settings()
-    images = list(iter_images(args.paths))
-    if not images:
+    tally = Tally()
+    files = gather(args.paths, tally)
+    if not files:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
     engine = load_engine(
@@ -66,87 +142,94 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads if args.threads is not None else s.ocr_threads,
         use_angle_cls=args.angle_cls,
     )
+    entries = _entries(args, files, tally)
     if args.rec_only:
-        return _run_rec_only(args, engine, images)
-    failures = 0
-    for start in range(0, len(images), CHUNK):
-        chunk: list[tuple[Path, np.ndarray]] = []
-        for path in images[start : start + CHUNK]:
-            try:
-                chunk.append((path, read_image(path)))
-            except Exception as exc:  # one bad file must not stop the rest
-                failures += 1
-                _emit_error(args, path, exc)
-        if not chunk:
-            continue
-        t0 = time.perf_counter()
-        results = engine.batch([img for _, img in chunk])
-        per_image_ms = (time.perf_counter() - t0) * 1000 / len(chunk)
-        for (path, img), regions in zip(chunk, results, strict=True):
-            _emit(args, path, regions, per_image_ms)
-            if args.draw:
-                from dva_ocr.draw import draw_regions
-
-                args.draw.mkdir(parents=True, exist_ok=True)
-                draw_regions(img, regions).save(args.draw / f"{path.stem}.jpg", quality=92)
-    return 1 if failures else 0
-
-
-def _run_rec_only(args: argparse.Namespace, engine: OcrEngine, images: list[Path]) -> int:
-    from dva_ocr.media.images import read_image
-
-    failures = 0
-    for start in range(0, len(images), REC_CHUNK):
-        chunk = []
-        for path in images[start : start + REC_CHUNK]:
-            try:
-                chunk.append((path, read_image(path)))
-            except Exception as exc:  # one bad file must not stop the rest
-                failures += 1
-                _emit_line_error(args, path, exc)
-        if not chunk:
-            continue
-        t0 = time.perf_counter()
-        readings = engine.read_lines([img for _, img in chunk])
-        per_image_ms = (time.perf_counter() - t0) * 1000 / len(chunk)
-        for (path, _), reading in zip(chunk, readings, strict=True):
-            if args.json:
-                obj = {
-                    "image": str(path),
-                    "text": reading.text,
-                    "confidence": reading.confidence,
-                    "elapsed_ms": round(per_image_ms, 1),
-                }
-                print(json.dumps(obj, ensure_ascii=False), flush=True)
-            else:
-                print(f"{path}  {reading.confidence:.2f}  {reading.text}", flush=True)
-    return 1 if failures else 0
-
-
-def _emit_line_error(args: argparse.Namespace, path: Path, exc: Exception) -> None:
-    if args.json:
-        print(json.dumps({"image": str(path), "text": "", "confidence": 0.0, "error": str(exc)}), flush=True)
+        _read_lines(args, engine, entries, tally)
     else:
-        print(f"{path}  error: {exc}", file=sys.stderr)
+        _read_images(args, engine, entries, tally)
+    print(tally.summary(), file=sys.stderr)
+    return 1 if tally.failed else 0
 
 
-def _emit(args: argparse.Namespace, path: Path, regions: list, elapsed_ms: float) -> None:
+Entry = tuple[Path, str, "np.ndarray", float]  # file, entry name, RGB image, ms to read it
+
+
+def _entries(args: argparse.Namespace, files: list[Path], tally: Tally) -> Iterator[Entry]:
+    """Every image of every file, in order; a file that cannot be read is reported and counted."""
+    for path in files:
+        try:
+            for name, image, read_ms in pages_of(path):
+                yield path, name, image, read_ms
+            tally.files += 1
+        except PageError as exc:
+            tally.failed += 1
+            _emit_error(args, exc.name, str(exc))
+
+
+def _read_images(args: argparse.Namespace, engine: OcrEngine, entries: Iterator[Entry], tally: Tally) -> None:
+    """One image at a time, so that each one's time is its own."""
+    for path, name, image, read_ms in entries:
+        t0 = time.perf_counter()
+        [regions] = engine.batch([image])
+        _emit(args, name, regions, read_ms + (time.perf_counter() - t0) * 1000)
+        tally.images += 1
+        if args.draw:
+            from dva_ocr.draw import draw_regions
+
+            args.draw.mkdir(parents=True, exist_ok=True)
+            stem = path.stem if name == str(path) else f"{path.stem}.page{name.rsplit('=', 1)[1]}"
+            draw_regions(image, regions).save(args.draw / f"{stem}.jpg", quality=92)
+
+
+def _read_lines(args: argparse.Namespace, engine: OcrEngine, entries: Iterator[Entry], tally: Tally) -> None:
+    """--rec-only: lines are recognised REC_CHUNK at a time (the recogniser batches them by width)."""
+    chunk: list[Entry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == REC_CHUNK:
+            _recognise(args, engine, chunk, tally)
+            chunk = []
+    _recognise(args, engine, chunk, tally)
+
+
+def _recognise(args: argparse.Namespace, engine: OcrEngine, chunk: list[Entry], tally: Tally) -> None:
+    """Each line's time: its own reading time plus the call's time split by its share of the call's
+    width at the recogniser's height (what a line's recognition cost grows with)."""
+    if not chunk:
+        return
+    t0 = time.perf_counter()
+    readings = engine.read_lines([image for _, _, image, _ in chunk])
+    batch_ms = (time.perf_counter() - t0) * 1000
+    widths = [image.shape[1] / max(1, image.shape[0]) for _, _, image, _ in chunk]
+    total = sum(widths)
+    for (_, name, _, read_ms), width, reading in zip(chunk, widths, readings, strict=True):
+        tally.images += 1
+        elapsed_ms = read_ms + batch_ms * (width / total if total else 1 / len(chunk))
+        if args.json:
+            obj = {
+                "image": name,
+                "text": reading.text,
+                "confidence": reading.confidence,
+                "elapsed_ms": round(elapsed_ms, 1),
+            }
+            print(json.dumps(obj, ensure_ascii=False), flush=True)
+        else:
+            print(f"{name}  {reading.confidence:.2f}  {reading.text}", flush=True)
+
+
+def _emit(args: argparse.Namespace, name: str, regions: list, elapsed_ms: float) -> None:
     if args.json:
-        obj = {
-            "image": str(path),
-            "regions": [r.to_json() for r in regions],
-            "elapsed_ms": round(elapsed_ms, 1),
-        }
+        obj = {"image": name, "regions": [r.to_json() for r in regions], "elapsed_ms": round(elapsed_ms, 1)}
         print(json.dumps(obj, ensure_ascii=False), flush=True)
         return
-    print(f"{path}  ({len(regions)} regions, {elapsed_ms:.0f} ms)")
+    print(f"{name}  ({len(regions)} regions, {elapsed_ms:.0f} ms)")
     for r in regions:
         x, y, w, h = r.box
         print(f"  {r.confidence:.2f}  [{x},{y} {w}x{h}]  {r.text}")
 
 
-def _emit_error(args: argparse.Namespace, path: Path, exc: Exception) -> None:
+def _emit_error(args: argparse.Namespace, name: str, reason: str) -> None:
+    print(f"skipped {name}: {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"image": str(path), "regions": [], "error": str(exc)}), flush=True)
-    else:
-        print(f"{path}  error: {exc}", file=sys.stderr)
+        empty = {"text": "", "confidence": 0.0} if args.rec_only else {"regions": []}
+        print(json.dumps({"image": name, **empty, "error": reason}, ensure_ascii=False), flush=True)

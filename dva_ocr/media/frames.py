@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from dva_ocr.errors import MediaError
-from dva_ocr.media.images import read_image
+from dva_ocr.media.images import UnreadableImage, read_pages
 from dva_ocr.media.probe import MediaInfo
 
 JPEG_QUALITY = 92
@@ -71,7 +71,7 @@ def effective_fps(info: MediaInfo, sample_fps: float) -> float:
 def expected_frames(info: MediaInfo, sampling: Sampling | float) -> int | None:
     """How many frames a policy yields, where that is known before decoding (fixed fps, images)."""
     if info.media_type == "image":
-        return 1
+        return info.pages
     if isinstance(sampling, int | float):
         sampling = Sampling(fps=float(sampling))
     if not info.duration or sampling.policy != "fixed":
@@ -85,11 +85,17 @@ _PTS_TIME = re.compile(rb"\bn:\s*(\d+).*?\bpts_time:\s*([-\d.e+]+)")
 def sample_frames(path: str | Path, info: MediaInfo, sampling: Sampling | float) -> Iterator[SampledFrame]:
     """Yield the frames a sampling policy picks, in order, with their times; rotation metadata applied.
 
-    A bare number is the fixed policy at that many frames per second (frame k at k / fps seconds)."""
+    A bare number is the fixed policy at that many frames per second (frame k at k / fps seconds).
+    An image is one frame at 0 s, EXIF orientation applied; a multi-page TIFF one frame per page, page
+    k (from 0) at k seconds."""
     if isinstance(sampling, int | float):
         sampling = Sampling(fps=float(sampling))
     if info.media_type == "image":
-        yield SampledFrame(0, 0.0, read_image(path))
+        try:
+            for k, page in enumerate(read_pages(path)):
+                yield SampledFrame(k, float(k), page)
+        except UnreadableImage as exc:  # the stored file's path means nothing to the user
+            raise MediaError(f"not an image that can be read: {exc.reason}") from exc
         return
     w, h = info.width, info.height
     out_args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "pipe:"]

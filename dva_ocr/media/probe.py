@@ -1,4 +1,5 @@
-"""ffprobe metadata, with errors a person can act on."""
+"""Media metadata, with errors a person can act on: still images from their headers (PIL), videos and
+animated GIF/PNG from ffprobe."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from dva_ocr.errors import MediaError
+from dva_ocr.media.images import inspect_image
 
 _IMAGE_CODECS = {"mjpeg", "png", "bmp", "tiff", "webp", "jpeg2000", "pgm", "ppm", "pam", "jpegls"}
 
@@ -23,6 +25,7 @@ class MediaInfo:
     rotation: int  # display-matrix rotation in degrees, as ffprobe reports it
     codec: str
     format_name: str
+    pages: int = 1  # frames of an image item: the pages of a multi-page TIFF
 
 
 def _rotation(stream: dict) -> int:
@@ -51,6 +54,10 @@ def probe(path: str | Path) -> MediaInfo:
         raise MediaError(f"file not found: {path}")
     if path.stat().st_size == 0:
         raise MediaError("not a media file: the file is empty (0 bytes)")
+    facts = inspect_image(path)
+    if facts is not None and not facts.animated:  # an animated GIF/PNG is a video: ffmpeg reads it
+        fmt = facts.format.lower()
+        return MediaInfo("image", facts.width, facts.height, None, None, 0, fmt, fmt, facts.pages)
     proc = subprocess.run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
         capture_output=True,
