@@ -247,3 +247,95 @@ def save_scene_set(folder: Path, n: int, size: tuple[int, int] = (1280, 720)) ->
         Image.fromarray(arr).save(path, quality=92)
         out.append((path, truth))
     return out
+
+
+# --- scenes with distractors: what makes a detector find "text" that is not there ---------------------
+
+DISTRACTORS = ("brick", "fence", "foliage", "blinds", "scribble")
+
+
+def _distractor(img: Image.Image, rng: random.Random, kind: str) -> None:
+    """Draw one distractor over a random part of ``img``."""
+    w, h = img.size
+    draw = ImageDraw.Draw(img)
+    x0, y0 = rng.randrange(0, w // 2), rng.randrange(0, h // 2)
+    x1, y1 = min(w, x0 + rng.randrange(w // 4, w // 2 + 1)), min(h, y0 + rng.randrange(h // 4, h // 2 + 1))
+
+    def colour(base: int = 0, spread: int = 255) -> tuple[int, int, int]:
+        return tuple(min(255, base + rng.randrange(spread)) for _ in range(3))  # type: ignore[return-value]
+
+    if kind == "brick":
+        bh, bw = rng.randrange(10, 28), rng.randrange(30, 70)
+        mortar = colour(150, 100)
+        for row, y in enumerate(range(y0, y1, bh)):
+            off = (bw // 2) * (row % 2)
+            for x in range(x0 - off, x1, bw):
+                draw.rectangle((x + 2, y + 2, x + bw - 2, y + bh - 2), fill=(rng.randrange(120, 200), 60, 40))
+            draw.line((x0, y, x1, y), fill=mortar, width=2)
+    elif kind == "fence":
+        pitch, bar = rng.randrange(8, 30), rng.randrange(2, 7)
+        fill = colour(0, 90) if rng.random() < 0.5 else colour(170, 85)
+        for x in range(x0, x1, pitch):
+            draw.rectangle((x, y0, x + bar, y1), fill=fill)
+        for _ in range(rng.randrange(1, 3)):
+            y = rng.randrange(y0, y1)
+            draw.rectangle((x0, y, x1, y + bar + 2), fill=fill)
+    elif kind == "foliage":
+        for _ in range(rng.randrange(150, 400)):
+            x, y = rng.randrange(x0, x1), rng.randrange(y0, y1)
+            r = rng.randrange(3, 12)
+            draw.ellipse(
+                (x - r, y - r // 2, x + r, y + r // 2),
+                fill=(rng.randrange(20, 90), rng.randrange(80, 200), 30),
+            )
+    elif kind == "blinds":
+        pitch = rng.randrange(6, 18)
+        for y in range(y0, y1, pitch):
+            draw.line((x0, y, x1, y), fill=colour(0, 255), width=rng.randrange(1, 4))
+    else:  # scribble: handwriting-like strokes
+        for _ in range(rng.randrange(3, 8)):
+            pts = [(rng.randrange(x0, x1), rng.randrange(y0, y1))]
+            for _ in range(rng.randrange(4, 12)):
+                px, py = pts[-1]
+                pts.append((px + rng.randrange(-40, 41), py + rng.randrange(-15, 16)))
+            draw.line(pts, fill=colour(0, 255), width=rng.randrange(1, 4))
+
+
+def distractor_scene(seed: int, size: tuple[int, int] = (1280, 720)) -> tuple[np.ndarray, list[str]]:
+    """A scene-like frame with distractors (brick, fences, foliage, blinds, scribbles) and 0-3 text
+    lines, some on a sign turned by up to 20 degrees, some blurred. Returns (RGB, the lines drawn)."""
+    rng = random.Random(7_000_001 * seed + 3)
+    w, h = size
+    img = background(rng, size)
+    for kind in rng.sample(DISTRACTORS, rng.randrange(1, 4)):
+        _distractor(img, rng, kind)
+    lines: list[str] = []
+    for _ in range(rng.randrange(0, 4)):
+        text = rng.choice(SENTENCES)
+        if rng.random() < 0.5:
+            text = " ".join(text.split()[: rng.randrange(1, 4)])
+        px = rng.randrange(18, 56)
+        font = _font(rng.choice(FONTS), px)
+        tw = int(font.getlength(text)) + 20
+        if tw > w - 40:
+            continue
+        sign = Image.new("RGBA", (tw, int(px * 1.6)), (*colour_of(rng), 255 if rng.random() < 0.6 else 0))
+        ImageDraw.Draw(sign).text(
+            (10, int(px * 0.2)), text, font=font, fill=(*colour_of(rng, dark=True), 255)
+        )
+        if rng.random() < 0.35:
+            sign = sign.rotate(rng.uniform(-20, 20), expand=True, resample=Image.BICUBIC)
+        if rng.random() < 0.3:
+            sign = sign.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 1.8)))
+        x = rng.randrange(10, max(11, w - sign.width - 10))
+        y = rng.randrange(10, max(11, h - sign.height - 10))
+        img.paste(sign, (x, y), sign)
+        lines.append(text)
+    return np.asarray(img), lines
+
+
+def colour_of(rng: random.Random, dark: bool = False) -> tuple[int, int, int]:
+    """A light sign colour, or a dark ink colour."""
+    if dark:
+        return (rng.randrange(0, 70), rng.randrange(0, 70), rng.randrange(0, 70))
+    return (rng.randrange(180, 256), rng.randrange(180, 256), rng.randrange(180, 256))
