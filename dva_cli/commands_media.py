@@ -40,7 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: MAX_REUSE_S; 0: never)",
     )
     p.add_argument(
-        "--min-conf", type=float, default=0.0, help="drop regions read with lower confidence (0-1)"
+        "--min-conf",
+        type=float,
+        default=None,
+        help="drop regions read with lower confidence (0.5-1; default 0.7, measured)",
     )
     p.add_argument("--min-height", type=int, default=0, help="drop text lines lower than this many pixels")
     p.add_argument(

@@ -15,6 +15,12 @@ from dva_ocr.errors import DvaOcrError
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1, relative
 
+# Lines read with less confidence are not kept unless a job asks for a lower floor (measured in
+# dva_ocr/ocr/MEASUREMENTS.md). ENGINE_FLOOR: what the pipeline's engines keep, so that a job can go
+# down to it (RapidOCR's text_score).
+MIN_LINE_CONFIDENCE = 0.7
+ENGINE_FLOOR = 0.5
+
 
 def parse_rect(value: str | Sequence[float]) -> Rect:
     """``"x0,y0,x1,y1"`` (or four numbers) -> a checked relative rectangle."""
@@ -40,13 +46,13 @@ def _inside(box: tuple[int, int, int, int], rect: Rect, width: int, height: int)
 
 @dataclass(frozen=True)
 class RegionFilter:
-    min_confidence: float = 0.0
+    min_confidence: float | None = None  # None: MIN_LINE_CONFIDENCE
     min_height: int = 0  # pixels of the sampled frame
     roi: tuple[Rect, ...] = ()  # when given, only regions inside one of these are kept
     ignore: tuple[Rect, ...] = ()  # regions inside one of these are dropped (watermarks, logos)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_confidence <= 1:
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
             raise DvaOcrError(f"minimum confidence must be between 0 and 1, got {self.min_confidence}")
         if self.min_height < 0:
             raise DvaOcrError(f"minimum text height must be >= 0 pixels, got {self.min_height}")
@@ -55,7 +61,7 @@ class RegionFilter:
     def from_json(cls, data: dict[str, Any] | None) -> RegionFilter:
         data = data or {}
         return cls(
-            min_confidence=float(data.get("min_confidence", 0.0)),
+            min_confidence=None if data.get("min_confidence") is None else float(data["min_confidence"]),
             min_height=int(data.get("min_height", 0)),
             roi=tuple(parse_rect(r) for r in data.get("roi", ())),
             ignore=tuple(parse_rect(r) for r in data.get("ignore", ())),
@@ -64,7 +70,7 @@ class RegionFilter:
     def to_json(self) -> dict[str, Any]:
         """Only the filters that are set (an empty dict means: keep everything)."""
         out: dict[str, Any] = {}
-        if self.min_confidence:
+        if self.min_confidence is not None:
             out["min_confidence"] = self.min_confidence
         if self.min_height:
             out["min_height"] = self.min_height
@@ -75,7 +81,8 @@ class RegionFilter:
         return out
 
     def keep(self, box: tuple[int, int, int, int], confidence: float, width: int, height: int) -> bool:
-        if confidence < self.min_confidence or box[3] < self.min_height:
+        floor = MIN_LINE_CONFIDENCE if self.min_confidence is None else self.min_confidence
+        if confidence < floor or box[3] < self.min_height:
             return False
         if self.roi and not any(_inside(box, r, width, height) for r in self.roi):
             return False

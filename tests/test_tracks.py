@@ -81,6 +81,11 @@ def test_region_filters_use_relative_areas_that_hold_at_any_resolution():
     assert g.keep((100, 10, 90, 20), 0.99, 640, 360)
     assert RegionFilter.from_json(f.to_json()) == f
     assert RegionFilter().to_json() == {}
+    # no floor asked for: the measured default; a job may go lower (down to what the engine keeps)
+    assert not RegionFilter().keep((10, 300, 100, 20), 0.65, 640, 360)
+    assert RegionFilter().keep((10, 300, 100, 20), 0.75, 640, 360)
+    assert RegionFilter(min_confidence=0.55).keep((10, 300, 100, 20), 0.65, 640, 360)
+    assert RegionFilter.from_json({"min_confidence": 0.55}).min_confidence == 0.55
     for bad in ("0,0,1", "0.5,0,0.4,1", "0,0,1.5,1", "a,b,c,d"):
         with pytest.raises(DvaOcrError, match="area"):
             parse_rect(bad)

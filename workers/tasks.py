@@ -21,6 +21,7 @@ from celery.signals import worker_process_init, worker_ready
 from sqlalchemy.exc import OperationalError
 
 from dva_ocr import pipeline
+from dva_ocr.filters import ENGINE_FLOOR
 from dva_ocr.pipeline.contracts import Reader
 from dva_ocr.pipeline.read import model_name_of
 from dva_ocr.settings import get_settings
@@ -81,7 +82,8 @@ def get_reader(model: str | None = None) -> Reader:
     from dva_ocr.model_registry import load_engine
 
     s = get_settings()
-    return load_engine(model, device=s.ocr_device, threads=s.ocr_threads)
+    # the engine keeps lines down to the floor; each item's filters decide (default MIN_LINE_CONFIDENCE)
+    return load_engine(model, device=s.ocr_device, threads=s.ocr_threads, min_confidence=ENGINE_FLOOR)
 
 
 @worker_process_init.connect

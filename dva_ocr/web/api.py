@@ -50,7 +50,12 @@ def upload_media(
     max_reuse: float | None = Form(
         None, ge=0, le=86400, description="read a whole frame at least this often (s); 0: never"
     ),
-    min_confidence: float = Form(0.0, ge=0, le=1, description="drop regions read with lower confidence"),
+    min_confidence: float | None = Form(
+        None,
+        ge=0,
+        le=1,
+        description="drop regions read with lower confidence (default 0.7; the engine keeps 0.5 up)",
+    ),
     min_height: int = Form(0, ge=0, description="drop text lines lower than this (pixels)"),
     roi: list[str] = Form([], description="keep only text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     ignore: list[str] = Form([], description="drop text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
