@@ -29,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name")
     q.add_argument("--rec", type=Path, required=True, metavar="FILE", help="recognition model (ONNX)")
     q.add_argument("--det", type=Path, default=None, metavar="FILE", help="detection model (ONNX, DBNet)")
+    q.add_argument(
+        "--dict",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        dest="dictionary",
+        help="the recogniser's character list, one per line (for a recogniser without 'character' metadata)",
+    )
     q.add_argument("--description", default="")
     q.set_defaults(func=models_add)
 
@@ -115,7 +123,14 @@ def models_add(args: argparse.Namespace) -> int:
     from dva_ocr import model_registry as reg
 
     with session_scope() as s:
-        mv = reg.add_model(s, args.name, rec=args.rec, det=args.det, description=args.description)
+        mv = reg.add_model(
+            s,
+            args.name,
+            rec=args.rec,
+            det=args.det,
+            dictionary=args.dictionary,
+            description=args.description,
+        )
         out = reg.model_json(mv, 0)
     print(json.dumps(out, indent=2, ensure_ascii=False))
     print(

@@ -70,15 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def migrate(args: argparse.Namespace) -> int:
     from dva_ocr.db.migrate import upgrade
     from dva_ocr.db.session import session_scope, wait_for_database
-    from dva_ocr.model_registry import get_or_create_model_version
-    from dva_ocr.ocr.spec import MODEL_NAME
+    from dva_ocr.model_registry import register_bundled
     from dva_ocr.settings import get_settings
 
     s = get_settings()
     upgrade(s.database_url)
     wait_for_database(s.database_url)
-    with session_scope() as session:  # the bundled pipeline is a registered version from the start
-        get_or_create_model_version(session, MODEL_NAME)
+    with session_scope() as session:  # the bundled pipelines are registered versions from the start
+        _, problems = register_bundled(session)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
     print(f"database at head: {s.libpq_url.rsplit('@', 1)[-1]}", file=sys.stderr)
     return 0
 

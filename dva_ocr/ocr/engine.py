@@ -21,7 +21,15 @@ from dva_ocr.ocr.detection import TextDetector
 from dva_ocr.ocr.lines import LineReader, LineReading
 from dva_ocr.ocr.recognition import RecResult, TextRecognizer
 from dva_ocr.ocr.runtime import Device, OrtSession, Session
-from dva_ocr.ocr.spec import MODEL_NAME, ClsParams, DetParams, ModelSpec, RecParams, model_spec
+from dva_ocr.ocr.spec import (
+    MODEL_NAME,
+    ClsParams,
+    DetParams,
+    ModelSpec,
+    RecParams,
+    bundled_model,
+    model_spec,
+)
 
 ImageInput = np.ndarray | str | Path | Any  # Any: a PIL.Image.Image (PIL is imported lazily)
 SessionFactory = Callable[[Path], Session]
@@ -95,9 +103,11 @@ def _region(quad: np.ndarray, rec: RecResult, text: str) -> OcrRegion:
 
 
 def _params(
-    use_angle_cls: bool, det: DetParams | None, rec: RecParams | None, cls: ClsParams | None
+    name: str, use_angle_cls: bool, det: DetParams | None, rec: RecParams | None, cls: ClsParams | None
 ) -> tuple[DetParams, RecParams, ClsParams | None]:
-    return det or DetParams(), rec or RecParams(), (cls or ClsParams()) if use_angle_cls else None
+    """The parameters given, else the defaults of the bundled model ``name`` runs on."""
+    base = bundled_model(name)
+    return det or base.det, rec or base.rec, (cls or base.cls) if use_angle_cls else None
 
 
 def engine_spec(**options: Any) -> ModelSpec:
@@ -105,7 +115,7 @@ def engine_spec(**options: Any) -> ModelSpec:
     defaults = inspect.signature(OcrEngine.__init__).parameters
     opts = {k: p.default for k, p in defaults.items() if k != "self" and p.default is not p.empty} | options
     det_p, rec_p, cls_p = _params(
-        opts["use_angle_cls"], opts["det_params"], opts["rec_params"], opts["cls_params"]
+        opts["name"], opts["use_angle_cls"], opts["det_params"], opts["rec_params"], opts["cls_params"]
     )
     return model_spec(
         det_p,
@@ -133,8 +143,9 @@ class OcrEngine:
     put back the spaces the recogniser dropped (``text``; ``raw_text`` keeps the decoded string).
     chunk_size: images loaded and processed together by ``batch``. session_factory: builds a
     ``Session`` from a model path, for tests and other runtimes. name, model_files: a registered model
-    version's name and the files it replaces by role (``{"rec": path}`` for a custom recogniser); the
-    bundled PP-OCRv4 files fill the rest.
+    version's name and the files it replaces by role (``{"rec": path}`` for a custom recogniser,
+    ``"dict"`` for its dictionary file); the bundled files of ``name`` (``ppocrv5``: PP-OCRv5 with its
+    own default parameters; anything else: PP-OCRv4) fill the rest.
     """
 
     def __init__(
@@ -157,7 +168,7 @@ class OcrEngine:
         self.threads = threads
         self.min_confidence = min_confidence
         self.chunk_size = max(1, chunk_size)
-        det_p, rec_p, cls_p = _params(use_angle_cls, det_params, rec_params, cls_params)
+        det_p, rec_p, cls_p = _params(name, use_angle_cls, det_params, rec_params, cls_params)
         self.model_spec: ModelSpec = model_spec(
             det_p,
             rec_p,
@@ -168,7 +179,8 @@ class OcrEngine:
         )
         make = session_factory or (lambda path: OrtSession(path, device=self.device, threads=threads))
         self.detector = TextDetector(make(self.model_spec.file("det").path), det_p)
-        self.recognizer = TextRecognizer(make(self.model_spec.file("rec").path), rec_p)
+        files = {f.role: f.path for f in self.model_spec.files}
+        self.recognizer = TextRecognizer(make(files["rec"]), rec_p, dictionary=files.get("dict"))
         self.classifier = AngleClassifier(make(self.model_spec.file("cls").path), cls_p) if cls_p else None
         self.lines = LineReader(self.recognizer, self.classifier, word_spacing=word_spacing)
 

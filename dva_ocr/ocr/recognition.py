@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,15 +31,46 @@ class RecResult:
 EMPTY = RecResult("", 0.0, (), (), 0, ())
 
 
+class MissingDictionary(ValueError):
+    """A recogniser with no character list: no ``character`` metadata and no dictionary file."""
+
+
+def dictionary_lines(text: str) -> list[str]:
+    """The characters of a PP-OCR dictionary, one per line, read as PaddleOCR reads them: lines end at
+    ``\n`` only (``\r\n`` tolerated), nothing else is stripped, so a line may be a whitespace
+    character (PP-OCRv5's first one is U+3000); a final newline ends the last line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_dictionary(path: str | Path) -> list[str]:
+    """The lines of a dictionary text file (UTF-8, a BOM ignored), e.g. PP-OCRv5's ``ppocrv5_dict.txt``."""
+    lines = dictionary_lines(Path(path).read_text(encoding="utf-8-sig"))
+    if not lines:
+        raise ValueError(f"dictionary file {path} has no characters")
+    return lines
+
+
+def charset_from_lines(lines: Sequence[str]) -> list[str]:
+    """Class list of a PP-OCR CTC recogniser: blank, the dictionary lines, then space."""
+    return ["", *lines, " "]
+
+
 def charset_from_metadata(metadata: dict[str, str]) -> list[str]:
-    """Class list of the PP-OCR recogniser: blank, the dictionary lines, then space."""
+    """Class list of the PP-OCR recogniser from its ``character`` metadata: blank, lines, space."""
     if "character" not in metadata:
-        raise ValueError("recognition model has no 'character' metadata (not a PP-OCR rec model?)")
-    return ["", *metadata["character"].splitlines(), " "]
+        raise MissingDictionary(
+            "recognition model has no 'character' metadata (its character list) and no dictionary "
+            "file was given (not a PP-OCR rec model? PP-OCRv5 ships its dictionary as a text file)"
+        )
+    return charset_from_lines(dictionary_lines(metadata["character"]))
 
 
 def ctc_decode(probs: np.ndarray, charset: Sequence[str], steps: int | None = None) -> RecResult:
-    """Greedy CTC over one T x C probability matrix: collapse repeats, drop blanks."""
+    """Greedy CTC over one T x C probability matrix: collapse repeats, drop blanks and the spaces at
+    either end."""
     if steps is not None:
         probs = probs[: max(1, steps)]
     idx = probs.argmax(axis=1)
@@ -46,9 +78,16 @@ def ctc_decode(probs: np.ndarray, charset: Sequence[str], steps: int | None = No
     keep = idx != BLANK
     keep[1:] &= idx[1:] != idx[:-1]
     pos = np.flatnonzero(keep)
+    space = len(charset) - 1
+    # A recogniser that emits word spaces (PP-OCRv5) also "reads" the margins of a crop as spaces.
+    lo, hi = 0, len(pos)
+    while lo < hi and idx[pos[lo]] == space:
+        lo += 1
+    while hi > lo and idx[pos[hi - 1]] == space:
+        hi -= 1
+    pos = pos[lo:hi]
     text = "".join(charset[i] for i in idx[pos])
     confs = best[pos].astype(float)
-    space = len(charset) - 1
     gaps = tuple(
         float(probs[a + 1 : b, space].max(initial=0.0)) for a, b in zip(pos[:-1], pos[1:], strict=True)
     )
@@ -67,12 +106,19 @@ def target_width(h: int, w: int, p: RecParams) -> int:
 
 
 class TextRecognizer:
-    def __init__(self, session: Session, params: RecParams) -> None:
+    """CTC recogniser over a ``session``. Its classes: blank, the characters of ``dictionary`` (a text
+    file, one per line) or else of the model's ``character`` metadata, then space."""
+
+    def __init__(self, session: Session, params: RecParams, dictionary: str | Path | None = None) -> None:
         self.session = session
         # A model that states its input height (metadata ``rec_height``, as export-rec writes) runs at it.
         height = int(session.metadata.get("rec_height", params.height))
         self.params = params if height == params.height else dataclasses.replace(params, height=height)
-        self.charset = charset_from_metadata(session.metadata)
+        self.charset = (
+            charset_from_lines(read_dictionary(dictionary))
+            if dictionary is not None
+            else charset_from_metadata(session.metadata)
+        )
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[RecResult]:
         """Recognise BGR line crops.
