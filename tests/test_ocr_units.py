@@ -220,6 +220,7 @@ class _StubSession:
         probs[:, :, 0] = 1.0
         probs[:, 1, :] = [0, 1, 0, 0]  # "a" at step 1
         probs[:, 3, :] = [0.3, 0, 0.7, 0]  # "b" at step 3
+        probs[:, 5, :] = [0, 1, 0, 0]  # "a" at step 5 (three letters: not a short junk line)
         return [probs]
 
 
@@ -235,8 +236,8 @@ def test_engine_runs_on_stub_sessions():
     img = np.zeros((360, 640, 3), np.uint8)
     img[100:130, 100:400] = 255
     [region] = engine(img)
-    assert (region.raw_text, region.text) == ("ab", "ab")
-    assert region.confidence == pytest.approx(0.85) and region.char_confidences == (1.0, 0.7)
+    assert (region.raw_text, region.text) == ("aba", "aba")
+    assert region.confidence == pytest.approx(0.9) and region.char_confidences == (1.0, 0.7, 1.0)
     assert region.to_json()["polygon"][0][0] < 100 < region.to_json()["polygon"][1][0]
 
 
@@ -258,7 +259,7 @@ def test_read_lines_on_stub_sessions():
     got = engine.read_lines([line, np.zeros((0, 0, 3), np.uint8), Image.fromarray(line), line[..., 0]])
     assert got[1] == LineReading("", "", 0.0)  # no pixels: an empty reading, the rest still read
     for r in (got[0], got[2], got[3]):  # array, PIL image, greyscale array alike
-        assert (r.text, r.raw_text, r.confidence, r.char_confidences) == ("ab", "ab", 0.85, (1.0, 0.7))
+        assert (r.text, r.raw_text, r.confidence, r.char_confidences) == ("aba", "aba", 0.9, (1.0, 0.7, 1.0))
     assert {kind for kind, _ in calls} == {"rec"}  # the detector never ran
     assert engine.read_lines([]) == []
     with pytest.raises(ValueError, match="float"):
@@ -268,5 +269,14 @@ def test_read_lines_on_stub_sessions():
     # a reader over any Session reads the same way (training validation builds one on a PyTorch model)
     reader = LineReader.from_session(_StubSession("rec"), RecParams(), word_spacing=False)
     assert reader.classifier is None and not reader.word_spacing
-    assert [r.text for r in reader.read_bgr([line, line[:0]])] == ["ab", ""]
+    assert [r.text for r in reader.read_bgr([line, line[:0]])] == ["aba", ""]
     assert reader.recognise([]) == []
+
+
+def test_short_latin_lines_need_a_confident_reading_numbers_and_cjk_do_not():
+    from dva_ocr.ocr.engine import short_junk
+
+    assert short_junk("ll", 0.9) and short_junk("I", 0.8) and short_junk("a.", 0.94)
+    assert not short_junk("ll", 0.97)  # read confidently
+    assert not short_junk("4", 0.71) and not short_junk("12", 0.8)  # a number on a sign
+    assert not short_junk("東", 0.8) and not short_junk("Exit", 0.71)  # CJK, and longer words

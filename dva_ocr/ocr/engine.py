@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dva_ocr.filters import MIN_LINE_CONFIDENCE
 from dva_ocr.media.images import read_image
 from dva_ocr.ocr.classifier import AngleClassifier
 from dva_ocr.ocr.crops import crop_quad
@@ -127,6 +128,23 @@ def engine_spec(**options: Any) -> ModelSpec:
     )
 
 
+# A line of at most this many Latin letters is kept only when read this confidently (a number is kept
+# at the line floor): textures, fences and foliage read as "l", "II", "ii" (MEASUREMENTS.md).
+SHORT_TOKEN_CHARS = 2
+SHORT_TOKEN_MIN_CONFIDENCE = 0.95
+
+
+def short_junk(text: str, confidence: float) -> bool:
+    """Whether a line is a short run of Latin letters read too unsurely to keep."""
+    alnum = "".join(c for c in text if c.isalnum())
+    return (
+        len(alnum) <= SHORT_TOKEN_CHARS
+        and alnum.isascii()
+        and not alnum.isdigit()
+        and confidence < SHORT_TOKEN_MIN_CONFIDENCE
+    )
+
+
 class OcrEngine:
     """PP-OCRv4 on onnxruntime. Models load once, in the constructor; call it on images.
 
@@ -139,7 +157,8 @@ class OcrEngine:
     error, never a silent fallback). threads: onnxruntime intra-op threads per model, 0 = its default
     (all cores); with several worker processes keep processes x threads <= cores. use_angle_cls: the
     0/180 degree classifier, off by default (it flips upright lines; see MEASUREMENTS.md).
-    min_confidence: regions whose mean character probability is lower are dropped. word_spacing:
+    min_confidence: regions whose mean character probability is lower are dropped (default 0.7, measured;
+    a line of at most 2 Latin letters needs 0.95, see ``short_junk``). word_spacing:
     put back the spaces the recogniser dropped (``text``; ``raw_text`` keeps the decoded string).
     chunk_size: images loaded and processed together by ``batch``. session_factory: builds a
     ``Session`` from a model path, for tests and other runtimes. name, model_files: a registered model
@@ -154,7 +173,7 @@ class OcrEngine:
         device: str = "cpu",
         threads: int = 0,
         use_angle_cls: bool = False,
-        min_confidence: float = 0.5,
+        min_confidence: float = MIN_LINE_CONFIDENCE,
         word_spacing: bool = True,
         det_params: DetParams | None = None,
         rec_params: RecParams | None = None,
@@ -225,7 +244,11 @@ class OcrEngine:
         recs = self.lines.recognise(crops)
         out: list[list[OcrRegion]] = [[] for _ in rgb_images]
         for i, quad, rec in zip(owners, quads, recs, strict=True):
-            if not rec.text.strip() or rec.confidence < self.min_confidence:
+            if (
+                not rec.text.strip()
+                or rec.confidence < self.min_confidence
+                or short_junk(rec.text, rec.confidence)
+            ):
                 continue
             out[i].append(_region(quad, rec, self.lines.text_of(rec)))
         return out
