@@ -23,6 +23,8 @@ is_local() { [[ $1 == 127.0.0.1 || $1 == localhost || $1 == ::1 ]]; }
 pkgs=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || pkgs+=(ffmpeg)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || pkgs+=(fonts-dejavu-core)
+# CJK glyphs (Japanese, simplified and traditional Chinese) for the PP-OCRv5 tests and training lines
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || pkgs+=(fonts-wqy-zenhei)
 ldconfig -p | grep -q 'libGL.so.1' || pkgs+=(libgl1)
 ldconfig -p | grep -q 'libgthread-2.0.so.0' || pkgs+=(libglib2.0-0)
 python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)

@@ -115,3 +115,12 @@ def test_a_cut_between_common_words_needs_no_evidence_a_rare_piece_does():
     assert (
         recover_spaces(glued, *_signals(glued, spaces_at={3: 0.1})) == "Yami Sukehiro"
     )  # the recogniser says so
+
+
+def test_known_words_in_a_line_the_recogniser_spaced_itself_stay_whole():
+    # PP-OCRv5 decodes spaces itself, and its space class is noisy inside words
+    text = "Summer sale at the museum"
+    noisy = {2: 0.3, 22: 0.2}  # inside "Summer" and "museum"
+    assert recover_spaces(text, *_signals(text, spaces_at=noisy)) == text
+    glued = "Summer saleat the museum"  # an unknown run between its spaces is still split
+    assert recover_spaces(glued, *_signals(glued, spaces_at={10: 0.3})) == "Summer sale at the museum"

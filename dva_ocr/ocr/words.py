@@ -191,6 +191,7 @@ def recover_spaces(
         return text
     ev = boundary_evidence(text, positions, space_probs)
     kinds = [_kind(text, i) for i in range(len(text))]
+    spaced = " " in text
     cut = [False] * (len(text) - 1)  # cut[i]: space between text[i] and text[i + 1]
 
     # Runs of one kind; decide the boundaries between runs, then inside letter runs.
@@ -215,6 +216,10 @@ def recover_spaces(
             for b in range(s, e - 1):
                 cut[b] = ev[b] == Evidence.STRONG and text[b].isdigit() and text[b + 1].isdigit()
         if k != "L" or e - s < 2:
+            continue
+        if spaced and is_known_word(text[s:e]):
+            # the recogniser puts spaces in itself (PP-OCRv5): a known word between them is whole,
+            # whatever its noisy space class says inside it ("Sum mer", "muse um")
             continue
         # Forced splits first, then the DP inside each piece.
         bounds = [s] + [b + 1 for b in range(s, e - 1) if ev[b] == Evidence.STRONG] + [e]
