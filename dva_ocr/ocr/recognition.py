@@ -109,6 +109,9 @@ class TextRecognizer:
     """CTC recogniser over a ``session``. Its classes: blank, the characters of ``dictionary`` (a text
     file, one per line) or else of the model's ``character`` metadata, then space."""
 
+    # How crops are resized to the model height (bench/rec_padding.py compared LINEAR, CUBIC and AREA).
+    interpolation: int = cv2.INTER_LINEAR
+
     def __init__(self, session: Session, params: RecParams, dictionary: str | Path | None = None) -> None:
         self.session = session
         # A model that states its input height (metadata ``rec_height``, as export-rec writes) runs at it.
@@ -142,7 +145,7 @@ class TextRecognizer:
             pad_w = padded[chunk[0]]
             x = np.zeros((len(chunk), 3, p.height, pad_w), np.float32)
             for j, i in enumerate(chunk):
-                line = cv2.resize(crops[i], (widths[i], p.height), interpolation=cv2.INTER_LINEAR)
+                line = cv2.resize(crops[i], (widths[i], p.height), interpolation=self.interpolation)
                 normalise_into(x[j], line, p.mean, p.std)
             probs = self.session.run({self.session.input_name: x})[0]
             per_step = pad_w / probs.shape[1]
