@@ -261,3 +261,37 @@ def test_a_dropped_image_opens_with_its_boxes(web, db, browser):
         assert 90 <= x <= 150 and 190 <= y <= 250, (x, y)
         page.goto("/")
         assert page.locator("#media-table tr[data-status=done] .duration").first.inner_text() == "image"
+
+
+def test_search_page_marks_how_hits_matched_and_says_what_it_left_out(web, db, browser):
+    """The forgiving kinds and the notes, as a user sees them, at desktop and phone width."""
+    from factories import FakeRegion, frame_row, make_video_row
+
+    from dva_ocr.db.session import session_scope
+    from dva_ocr.pipeline import build_video_tracks, save_frame_regions
+
+    with session_scope() as s:
+        v = make_video_row(s, "watermarks.mp4")
+        for sec, value in enumerate(
+            ["Yami Suke hiro", "Invoice 4471", "lnvoice A7X-2231", "Lord of the Rings"]
+        ):
+            region = FakeRegion(value, box=(10, 60 * sec + 20, 300, 30), raw_text=value)
+            save_frame_regions(s, frame_row(s, v, sec), v.model_version_id, [region], 1.0)
+        build_video_tracks(s, v, v.model_version_id)
+    name = f"sue-{uuid.uuid4().hex[:6]}"
+    _createuser(name)
+    with _page(browser, web) as page:
+        _login(page, web, name)
+        page.goto("/search?q=Sukehiro")
+        hit = page.locator(".hit").first
+        assert hit.get_attribute("data-match") == "compact"
+        assert "space-insensitive" in hit.inner_text()
+        assert page.inner_text(".hit mark") == "Suke hiro"  # what matched, across the space
+        page.goto("/search?q=invoice")
+        assert [h.get_attribute("data-match") for h in page.locator(".hit").all()] == ["fulltext", "folded"]
+        assert "OCR look-alike" in page.locator(".hit").nth(1).inner_text()
+        _shot(page, "search-forgiving")
+        page.goto("/search?q=of+the")
+        assert "common words" in page.inner_text(".note")
+        page.set_viewport_size({"width": 375, "height": 800})
+        _shot(page, "search-forgiving-phone")
