@@ -7,7 +7,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import ApiToken, User
@@ -58,14 +58,35 @@ def issue_token(*, session: Session, user: User, name: str) -> tuple[ApiToken, s
     return row, token
 
 
+TOKEN_USE_RESOLUTION_S = 60  # last_used_at is written at most this often per token
+
+
 def user_for_token(*, session: Session, token: str) -> User | None:
+    """The user of a live token. Its ``last_used_at`` is written in a transaction of its own, at most
+    once a minute: a write inside the request's transaction held the token row's lock until the
+    request ended, so two overlapping requests with one token waited on each other."""
     row = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
     )
     if row is None:
         return None
-    row.last_used_at = func.now()
+    last, now = row.last_used_at, session.scalar(select(func.now()))
+    stale = last is None or now is None or (now - last).total_seconds() >= TOKEN_USE_RESOLUTION_S
+    if stale:
+        _touch_token(row.id)
     return session.get(User, row.user_id)
+
+
+def _touch_token(token_id: int) -> None:
+    from dva_ocr.db.session import session_scope
+
+    with session_scope() as s:  # committed at once: the row lock lasts one statement
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id)
+            .values(last_used_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
 
 
 def revoke_token(*, session: Session, user: User, token_id: int) -> None:

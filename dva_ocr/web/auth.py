@@ -47,21 +47,27 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def current_user(request: Request, db: Session = Depends(get_db)) -> User:
+def _authenticated(request: Request, db: Session = Depends(get_db)) -> User | None:
+    """The request's user, or None. A plain function: FastAPI runs it in its thread pool, so its
+    database work never blocks the event loop (an ``async`` one did, and two overlapping requests
+    with one token then stopped the whole server)."""
     token = _bearer(request)
-    user: User | None = None
     if token is not None:
-        user = user_for_token(session=db, token=token)
         request.state.auth = "token"
-    elif (uid := request.session.get("user_id")) is not None:
-        user = db.get(User, uid)
+        return user_for_token(session=db, token=token)
+    if (uid := request.session.get("user_id")) is not None:
         request.state.auth = "session"
-        if user is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
-            await _check_csrf(request)
+        return db.get(User, uid)
+    return None
+
+
+async def current_user(request: Request, user: User | None = Depends(_authenticated)) -> User:
     if user is None:
-        if request.url.path.startswith(("/api/", "/files/", "/metrics")) or token is not None:
+        if request.url.path.startswith(("/api/", "/files/", "/metrics")) or _bearer(request) is not None:
             raise HTTPException(401, "authentication required: log in, or send 'Authorization: Bearer TOKEN'")
         raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    if request.state.auth == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        await _check_csrf(request)
     request.state.user = user
     return user
 
