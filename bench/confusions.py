@@ -40,6 +40,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
+from dva_ocr.ocr.distance import edit_distance  # noqa: E402
 from dva_ocr.ocr.engine import engine_spec  # noqa: E402
 from dva_ocr.ocr.lines import LineReader  # noqa: E402
 from dva_ocr.ocr.runtime import OrtSession  # noqa: E402
@@ -297,16 +298,6 @@ def align(truth: str, pred: str) -> list[tuple[str, str]]:
             ops.append((a, b))
         i, j = i - la, j - lb
     return ops[::-1]
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 # --- fold rules ---------------------------------------------------------------------------------------

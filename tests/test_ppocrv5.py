@@ -24,6 +24,7 @@ from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import ModelVersion, TextTrack, Video
 from dva_ocr.errors import DvaOcrError
 from dva_ocr.ocr import OcrEngine
+from dva_ocr.ocr.distance import edit_distance
 from dva_ocr.ocr.recognition import charset_from_lines, dictionary_lines, read_dictionary
 from dva_ocr.ocr.spec import IMAGENET_MEAN, V4, V5, file_sha256
 from dva_ocr.pipeline import register_media
@@ -69,13 +70,7 @@ def _similarity(a: str, b: str) -> float:
     """1 - normalised edit distance, spaces ignored, NFKC."""
     a = unicodedata.normalize("NFKC", a).replace(" ", "")
     b = unicodedata.normalize("NFKC", b).replace(" ", "")
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return 1.0 - prev[-1] / max(1, len(a), len(b))
+    return 1.0 - edit_distance(a, b) / max(1, len(a), len(b))
 
 
 def _cjk_font(lang: str, sample: str) -> Path | None:

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import TS_CONFIG
+from dva_ocr.ocr.distance import osa_distance
 from dva_ocr.search.forms import has_cjk
 from dva_ocr.search.query import Term
 
@@ -100,22 +101,6 @@ def one_edit(word: str) -> set[str]:
     out |= {a + c + b for a, b in splits for c in letters}
     out.discard(word)
     return out
-
-
-def osa_distance(a: str, b: str) -> int:
-    """Edit distance counting a swap of neighbours as one edit (optimal string alignment)."""
-    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) + 1):
-        d[i][0] = i
-    for j in range(len(b) + 1):
-        d[0][j] = j
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
 
 
 def _typo_words(session: Session, words: list[str]) -> list[tuple[str, ...]]:
