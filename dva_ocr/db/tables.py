@@ -114,6 +114,8 @@ class Video(Base):
     requeues: Mapped[int] = mapped_column(Integer, default=0)  # times the sweep queued it again
     # the change detector reads the whole frame at least this often (seconds; 0: never; None: MAX_REUSE_S)
     max_reuse_s: Mapped[float | None] = mapped_column(Float)
+    # who uploaded it (null: the CLI, a watch folder, or a deleted user); members may delete their own
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
     model_version: Mapped[ModelVersion] = relationship()
 
@@ -275,8 +277,13 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)  # role: admin, else member
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # may not log in
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.is_admin else "member"
 
 
 class ApiToken(Base):
@@ -292,3 +299,29 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A dashboard login. The cookie carries a random token; only its SHA-256 is stored, so logout,
+    a password change or an admin's "log out everywhere" ends it on the server (``ended_at``)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthFailure(Base):
+    """Failed logins (or bearer tokens) per account and per client address, for throttling."""
+
+    __tablename__ = "auth_failures"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
