@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dva_ocr.errors import DvaOcrError
+from dva_ocr.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,12 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands_ocr,
         commands_ops,
         commands_train,
+        commands_users,
     )
 
     prog = "dva-ocr" if Path(sys.argv[0]).name == "dva-ocr" else "manage.py"  # console script or manage.py
     p = argparse.ArgumentParser(prog=prog, description="dva-ocr: video and image OCR analytics")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_ops.register(sub)
+    commands_users.register(sub)
     commands_ocr.register(sub)
     commands_media.register(sub)
     commands_export.register(sub)
@@ -35,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.WARNING)  # LOG_FORMAT, LOG_LEVEL; workers and the web server raise it
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -11,3 +11,7 @@ class MediaError(DvaOcrError):
 
 class NotFound(DvaOcrError):
     """A row (video, model version) asked for by id or name does not exist."""
+
+
+class Forbidden(DvaOcrError):
+    """The user is known but their role does not allow this (HTTP 403)."""

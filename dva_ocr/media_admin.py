@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from dva_ocr.db.tables import Frame, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, MediaError, NotFound
 from dva_ocr.media import storage
+from dva_ocr.media.images import too_many_pixels
 from dva_ocr.media.probe import probe
 from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_media
 from dva_ocr.settings import get_settings
@@ -29,6 +30,7 @@ def media_json(v: Video) -> dict[str, Any]:
     return {
         "id": v.id,
         "name": v.source_name,
+        "owner_id": v.owner_id,
         "media_type": v.media_type,
         "status": v.status,
         "error": v.error,
@@ -232,9 +234,11 @@ def save_upload(
                     raise TooLarge(f"{name}: larger than the upload limit of {max_bytes // (1 << 20)} MiB")
                 out.write(chunk)
         try:
-            probe(tmp)
+            info = probe(tmp)
         except MediaError as exc:
             raise MediaError(f"{name}: {exc}") from exc
+        if (why := too_many_pixels(info.width, info.height)) is not None:
+            raise TooLarge(f"{name}: {why}")
         named_dir = Path(tempfile.mkdtemp(dir=tmp_dir))
         final = named_dir / name
         shutil.move(tmp, final)

@@ -37,9 +37,36 @@ class Settings(BaseSettings):
     )
     sweep_interval_s: float = Field(default=60, ge=0, description="how often the sweep runs; 0 = never")
     sweep_max_requeues: int = Field(default=2, ge=0, description="times stuck work is queued again")
+    log_format: str = Field(
+        default="text", pattern="^(text|json)$", description="json: one JSON object per log line"
+    )
+    log_level: str | None = Field(
+        default=None,
+        pattern="^(?i:debug|info|warning|error|critical)$",
+        description="every process logs at this level; unset: WARNING for commands, INFO for servers",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     upload_max_bytes: int = Field(default=8 << 30, gt=0, description="largest accepted upload (bytes)")
+    image_max_pixels: int = Field(
+        default=100_000_000, gt=0, description="images with more pixels are refused at upload"
+    )
+    session_idle_s: int = Field(
+        default=12 * 3600, gt=0, description="a dashboard login unused this long ends"
+    )
+    session_max_s: int = Field(
+        default=14 * 86400, gt=0, description="a dashboard login ends this long after it began"
+    )
+    login_free_failures: int = Field(
+        default=5, ge=1, description="wrong passwords per account or address before logins are throttled"
+    )
+    login_lock_s: float = Field(
+        default=2.0, gt=0, description="first throttle wait after the free failures; doubles each failure"
+    )
+    login_lock_max_s: float = Field(default=900.0, gt=0, description="longest throttle wait")
+    token_free_failures: int = Field(
+        default=20, ge=1, description="wrong bearer tokens per address before that address is throttled"
+    )
     secret_key: str = DEV_SECRET
     environment: str = Field(default="development", pattern="^(development|test|production)$")
 

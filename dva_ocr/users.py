@@ -1,4 +1,11 @@
-"""Users and API tokens: creation, password checks, token issue/verify/revoke."""
+"""Users and API tokens: creation, roles, disabling, password checks and changes, token
+issue/verify/revoke.
+
+Two roles: ``admin`` (``is_admin``) and ``member``. The media library is shared by the team: every
+user searches, views, uploads and exports all media; members change (delete, retry) only what they
+uploaded; admins change anything, activate models, run and promote reprocessing jobs, and manage
+users and everyone's tokens (see ``dva_ocr.web.auth``).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ def create_user(*, session: Session, name: str, password: str, is_admin: bool = 
 
 
 def authenticate(*, session: Session, name: str, password: str) -> User | None:
+    """The user with this name and password, unless disabled."""
     user = session.scalar(select(User).where(User.name == name.strip()))
     if user is None:
         _hasher.hash(password)  # same work either way, so timing does not tell which names exist
@@ -40,7 +48,57 @@ def authenticate(*, session: Session, name: str, password: str) -> User | None:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
+    return None if user.disabled_at is not None else user
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name.strip()))
+    if user is None:
+        raise NotFound(f"no user {name!r}")
     return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def set_password(*, session: Session, user: User, password: str, keep_session: str | None = None) -> int:
+    """A new password; every dashboard login of the user but ``keep_session`` ends. Returns how many."""
+    from dva_ocr.sessions import end_sessions
+
+    if len(password) < 8:
+        raise DvaOcrError("a password needs at least 8 characters")
+    user.password_hash = _hasher.hash(password)
+    return end_sessions(session, user.id, keep=keep_session)
+
+
+def set_role(*, session: Session, user: User, role: str) -> None:
+    if role not in ("admin", "member"):
+        raise DvaOcrError(f"a role is admin or member, not {role!r}")
+    if user.is_admin and role == "member" and _admins_left(session, user) == 0:
+        raise DvaOcrError(f"{user.name} is the last active admin; make another admin first")
+    user.is_admin = role == "admin"
+
+
+def set_disabled(*, session: Session, user: User, disabled: bool) -> None:
+    """A disabled user cannot log in; their logins end and their tokens stop working (not revoked:
+    enabling the user again brings the tokens back)."""
+    from dva_ocr.sessions import end_sessions
+
+    if disabled and user.is_admin and _admins_left(session, user) == 0:
+        raise DvaOcrError(f"{user.name} is the last active admin; make another admin first")
+    user.disabled_at = func.now() if disabled else None
+    if disabled:
+        end_sessions(session, user.id)
+
+
+def _admins_left(session: Session, without: User) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(User.is_admin, User.disabled_at.is_(None), User.id != without.id)
+        )
+        or 0
+    )
 
 
 def _digest(token: str) -> str:
@@ -74,7 +132,8 @@ def user_for_token(*, session: Session, token: str) -> User | None:
     stale = last is None or now is None or (now - last).total_seconds() >= TOKEN_USE_RESOLUTION_S
     if stale:
         _touch_token(row.id)
-    return session.get(User, row.user_id)
+    user = session.get(User, row.user_id)
+    return None if user is None or user.disabled_at is not None else user
 
 
 def _touch_token(token_id: int) -> None:
@@ -90,8 +149,9 @@ def _touch_token(token_id: int) -> None:
 
 
 def revoke_token(*, session: Session, user: User, token_id: int) -> None:
+    """Revoke one of ``user``'s tokens (an admin may revoke anyone's)."""
     row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != user.id:
+    if row is None or (row.user_id != user.id and not user.is_admin):
         raise NotFound(f"no token {token_id}")
     row.revoked_at = func.now()
 

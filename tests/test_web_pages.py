@@ -8,8 +8,10 @@ import uuid
 import pytest
 from factories import add_frame, make_video_row
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from dva_ocr.db.session import session_scope
+from dva_ocr.db.tables import User, Video
 from dva_ocr.users import create_user
 
 PASSWORD = "correct horse battery"
@@ -177,8 +179,10 @@ def test_api_token_is_shown_once_works_as_bearer_and_revoking_stops_it(client, a
     assert "revoked" in client.get("/settings").text
 
 
-def test_cookie_authenticated_writes_need_the_csrf_token(client, corpus):
+def test_cookie_authenticated_writes_need_the_csrf_token(client, corpus, user_name):
     _, _, failed = corpus
+    with session_scope() as s:  # a member changes only what they uploaded
+        s.get(Video, failed).owner_id = s.scalar(select(User.id).where(User.name == user_name))
     assert client.post("/settings/tokens", data={"name": "x"}).status_code == 403
     assert client.post("/settings/tokens", data={"name": "x", "csrf_token": "wrong"}).status_code == 403
     assert client.post("/logout").status_code == 403

@@ -21,6 +21,23 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # PIL names (a multi-pi
 SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif", ".tiff"})
 _ORIENTATION = 0x0112
 _ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+# PIL's own bomb check refuses big images at open with a message that hides their size, so the
+# header of a 30000 x 30000 PNG looked corrupt; dva-ocr applies its own limit (IMAGE_MAX_PIXELS)
+# from the header, before any pixel is decoded: at upload and in ``read_pages``.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def too_many_pixels(width: int, height: int) -> str | None:
+    """Why an image this size is refused (over IMAGE_MAX_PIXELS), or None."""
+    from dva_ocr.settings import get_settings
+
+    limit = get_settings().image_max_pixels
+    if width * height <= limit:
+        return None
+    return (
+        f"{width} x {height} pixels ({width * height / 1e6:.0f} megapixels) is over the limit of "
+        f"{limit / 1e6:g} megapixels (IMAGE_MAX_PIXELS)"
+    )
 
 
 class UnreadableImage(MediaError):
@@ -86,6 +103,8 @@ def read_pages(path: str | Path) -> Iterator[np.ndarray]:
     except _ERRORS as exc:
         raise UnreadableImage(path, f"unreadable image: {exc}") from exc
     with im:
+        if (why := too_many_pixels(*im.size)) is not None:
+            raise UnreadableImage(path, why)
         pages = int(getattr(im, "n_frames", 1)) if im.format == "TIFF" else 1
         for n in range(pages):
             try:

@@ -34,6 +34,7 @@ class IngestOptions:
     max_reuse_s: float | None = None  # None: MAX_REUSE_S
     filters: RegionFilter = RegionFilter()
     model: str | None = None
+    owner_id: int | None = None  # the user who uploaded it (members may change only their own)
 
     def sampler(self) -> Sampling:
         """The checked sampling policy (MediaError on bad values)."""
@@ -79,6 +80,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
         filters=options.filters.to_json(),
         model_version_id=mv.id,
         status=VideoStatus.queued,
+        owner_id=options.owner_id,
     )
     session.add(video)
     session.flush()

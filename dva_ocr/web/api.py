@@ -12,8 +12,10 @@ from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
 from dva_ocr.search import MAX_OFFSET, highlight, search
 from dva_ocr.web import schemas
-from dva_ocr.web.auth import current_user, get_db
+from dva_ocr.web.auth import check_may_change, current_user, get_db
 from dva_ocr.web.deps import get_queue
+from dva_ocr.web.params import Id, media_filter
+from dva_ocr.web.params import offset as offset_param
 from dva_ocr.web.status import health
 from dva_ocr.work import WorkQueue, submit
 
@@ -61,9 +63,11 @@ def upload_media(
     ignore: list[str] = Form([], description="drop text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     db: Session = Depends(get_db),
     queue: WorkQueue = Depends(get_queue),
+    user: User = Depends(current_user),
 ) -> dict:
     settings = request.app.state.settings
     options = IngestOptions(
+        owner_id=user.id,
         sampling=sampling,
         fps=fps,
         scene_threshold=scene_threshold,
@@ -77,7 +81,12 @@ def upload_media(
         ),
     )
     up = submit.submit_upload(
-        db, queue, file.file, file.filename or "upload", max_bytes=settings.upload_max_bytes, options=options
+        db,
+        queue,
+        file.file,
+        file.filename or "upload",
+        max_bytes=settings.upload_max_bytes,
+        options=options,
     )
     video = media_admin.get_media(db, up.registered.media_id)
     return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
@@ -85,7 +94,7 @@ def upload_media(
 
 @protected.get("/media", response_model=schemas.MediaList)
 def list_media(
-    limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0), db: Session = Depends(get_db)
+    limit: int = Query(200, ge=1, le=1000), offset: int = offset_param(), db: Session = Depends(get_db)
 ) -> dict:
     return {
         "items": [media_admin.media_json(v) for v in media_admin.list_media(db, limit=limit, offset=offset)]
@@ -93,29 +102,37 @@ def list_media(
 
 
 @protected.get("/media/{media_id}", response_model=schemas.MediaItem, responses=ITEM)
-def get_media(media_id: int, db: Session = Depends(get_db)) -> dict:
+def get_media(media_id: Id, db: Session = Depends(get_db)) -> dict:
     return media_admin.media_json(media_admin.get_media(db, media_id))
 
 
 @protected.delete("/media/{media_id}", status_code=204, responses=WRITE | ITEM)
-def delete_media(media_id: int, db: Session = Depends(get_db)) -> None:
+def delete_media(media_id: Id, db: Session = Depends(get_db), user: User = Depends(current_user)) -> None:
+    """Members delete what they uploaded; admins anything."""
+    check_may_change(user, media_admin.get_media(db, media_id))
     media_admin.delete_media(db, media_id)
 
 
 @protected.post("/media/{media_id}/retry", response_model=schemas.MediaItem, responses=WRITE | ITEM)
-def retry_media(media_id: int, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
+def retry_media(
+    media_id: Id,
+    db: Session = Depends(get_db),
+    queue: WorkQueue = Depends(get_queue),
+    user: User = Depends(current_user),
+) -> dict:
+    check_may_change(user, media_admin.get_media(db, media_id))
     return media_admin.media_json(submit.retry_media(db, queue, media_id))
 
 
 @protected.get("/media/{media_id}/regions", response_model=schemas.Regions, responses=ITEM)
 def media_regions(
-    media_id: int, limit: int = Query(5000, ge=1, le=100000), db: Session = Depends(get_db)
+    media_id: Id, limit: int = Query(5000, ge=1, le=100000), db: Session = Depends(get_db)
 ) -> dict:
     return {"media_id": media_id, "regions": media_admin.regions_of(db, media_id, limit=limit)}
 
 
 @protected.get("/media/{media_id}/tracks", response_model=schemas.Tracks, responses=ITEM)
-def media_tracks(media_id: int, db: Session = Depends(get_db)) -> dict:
+def media_tracks(media_id: Id, db: Session = Depends(get_db)) -> dict:
     """Text tracks of the media item's active model version: text, start/end, per-frame boxes."""
     return {
         "media_id": media_id,
@@ -134,7 +151,7 @@ def media_tracks(media_id: int, db: Session = Depends(get_db)) -> dict:
     },
 )
 def export_media(
-    media_id: int,
+    media_id: Id,
     format: str = Query("json", pattern="^(json|csv|srt|vtt)$"),
     download: bool = Query(False, description="send as an attachment"),
     db: Session = Depends(get_db),
@@ -147,7 +164,7 @@ def export_media(
 @protected.get("/search", response_model=schemas.SearchResults)
 def api_search(
     q: str = Query(..., max_length=500, description='words, "phrases", OR, -excluded'),
-    media: int | None = None,
+    media: int | None = media_filter(),
     min_confidence: float | None = Query(None, ge=0, le=1),
     time_from: float | None = Query(None, ge=0),
     time_to: float | None = Query(None, ge=0),
@@ -190,4 +207,4 @@ def api_search(
 
 @protected.get("/me", response_model=schemas.Me)
 def me(user: User = Depends(current_user)) -> dict:
-    return {"id": user.id, "name": user.name, "is_admin": user.is_admin}
+    return {"id": user.id, "name": user.name, "is_admin": user.is_admin, "role": user.role}

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
-from dva_ocr.errors import DvaOcrError, MediaError, NotFound
+from dva_ocr.errors import DvaOcrError, Forbidden, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, api_jobs, files, metrics, pages, schemas
-from dva_ocr.web.auth import LoginRequired
+from dva_ocr.web import api, api_jobs, api_users, files, metrics, pages, schemas
+from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
+from dva_ocr.web.guards import LimitBody, SecurityHeaders
 from dva_ocr.work.queues import Sent, Task, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -41,32 +42,25 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app = FastAPI(title="dva-ocr", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.queue = queue or NoQueue()
+    # Added inside out: the last one added sees a request first.
+    app.add_middleware(LimitBody, upload_max_bytes=settings.upload_max_bytes)
+    app.add_middleware(AuthenticateFirst, settings=settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
         session_cookie="dva_session",
         same_site="lax",
         https_only=settings.environment == "production",
-        max_age=14 * 24 * 3600,
+        max_age=settings.session_max_s,
     )
+    app.add_middleware(SecurityHeaders)
     metrics.install(app)
-
-    @app.middleware("http")
-    async def _refuse_oversized(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Refuse before the body is read: the multipart parser would otherwise spool it all to disk.
-        length = request.headers.get("content-length", "")
-        limit = settings.upload_max_bytes + (1 << 16)  # room for the multipart envelope
-        if request.method == "POST" and length.isdigit() and int(length) > limit:
-            mib = settings.upload_max_bytes // (1 << 20)
-            return JSONResponse({"error": f"larger than the upload limit of {mib} MiB"}, status_code=413)
-        return await call_next(request)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(api.protected)
     app.include_router(api_jobs.router)
+    app.include_router(api_users.router)
     app.include_router(files.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
@@ -113,6 +107,17 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _nf(request: Request, exc: NotFound) -> JSONResponse:
         return error(404, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return error(403, str(exc))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. an id past PostgreSQL's integer range that a route did not bound: the input is wrong
+        log.info("refused a value the database cannot hold on %s: %s", request.url.path, exc.orig)
+        first = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        return error(400, f"invalid value: {first}")
 
     @app.exception_handler(TooLarge)
     async def _large(request: Request, exc: TooLarge) -> JSONResponse:

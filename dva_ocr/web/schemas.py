@@ -65,6 +65,7 @@ class MediaProgress(BaseModel):
 class MediaItem(BaseModel):
     id: int
     name: str
+    owner_id: int | None = Field(description="the user who uploaded it; null: CLI, watch folder")
     media_type: str | None = Field(description="video | image; null until probed")
     status: str = Field(description="queued | processing | finalizing | done | failed")
     error: str | None
@@ -270,6 +271,42 @@ class Me(BaseModel):
     id: int
     name: str
     is_admin: bool
+    role: str = Field(description="admin | member")
+
+
+class UserInfo(BaseModel):
+    id: int
+    name: str
+    role: str = Field(description="admin | member")
+    disabled: bool
+    created_at: str | None
+    live_sessions: int = Field(description="dashboard logins not ended")
+
+
+class Users(BaseModel):
+    users: list[UserInfo]
+
+
+class Ended(BaseModel):
+    ended: int = Field(description="how many logins (or locks) were ended")
+
+
+class TokenInfo(BaseModel):
+    id: int
+    user_id: int
+    name: str
+    prefix: str = Field(description="the first characters, to tell tokens apart")
+    created_at: str | None
+    last_used_at: str | None
+    revoked: bool
+
+
+class Tokens(BaseModel):
+    tokens: list[TokenInfo]
+
+
+class NewToken(TokenInfo):
+    token: str = Field(description="the token itself: shown only in this response")
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: objec
     context.setdefault("active", "")
     context["csrf_token"] = csrf_token(request)
     context["csrf_field"] = CSRF_FIELD
+    context["csp_nonce"] = getattr(request.state, "csp_nonce", "")  # set by web.guards.SecurityHeaders
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

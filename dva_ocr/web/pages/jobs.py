@@ -11,9 +11,10 @@ from dva_ocr import jobs as reprocessing
 from dva_ocr import media_admin, model_registry
 from dva_ocr.errors import NotFound
 from dva_ocr.web import status
-from dva_ocr.web.auth import get_db
+from dva_ocr.web.auth import admin, get_db
 from dva_ocr.web.deps import get_queue
 from dva_ocr.web.pages.common import not_found, page_router, render
+from dva_ocr.web.params import Id
 from dva_ocr.work import WorkQueue, submit
 
 router = page_router()
@@ -49,14 +50,14 @@ def jobs(request: Request, db: Session = Depends(get_db)) -> HTMLResponse:
     )
 
 
-@router.post("/models/{name}/activate")
+@router.post("/models/{name}/activate", dependencies=[Depends(admin)])
 def activate_model(name: str, db: Session = Depends(get_db)) -> Response:
     model_registry.activate(db, name)
     db.commit()
     return RedirectResponse("/jobs", status_code=303)
 
 
-@router.post("/jobs/reprocess", response_model=None)
+@router.post("/jobs/reprocess", response_model=None, dependencies=[Depends(admin)])
 def reprocess(
     request: Request,
     model: str = Form(...),
@@ -78,7 +79,7 @@ def reprocess(
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: int, db: Session = Depends(get_db)) -> HTMLResponse:
+def job_page(request: Request, job_id: Id, db: Session = Depends(get_db)) -> HTMLResponse:
     try:
         job = reprocessing.get_job(db, job_id)
     except NotFound as exc:
@@ -92,10 +93,10 @@ def job_page(request: Request, job_id: int, db: Session = Depends(get_db)) -> HT
     )
 
 
-@router.post("/jobs/{job_id}/{action}")
+@router.post("/jobs/{job_id}/{action}", dependencies=[Depends(admin)])
 def job_action(
     request: Request,
-    job_id: int,
+    job_id: Id,
     action: str,
     db: Session = Depends(get_db),
     queue: WorkQueue = Depends(get_queue),

@@ -13,6 +13,7 @@ from dva_ocr.db.tables import Video
 from dva_ocr.errors import NotFound
 from dva_ocr.web.auth import get_db
 from dva_ocr.web.pages.common import not_found, page_router, render
+from dva_ocr.web.params import Id
 
 router = page_router()
 
@@ -38,7 +39,7 @@ def _is_image(v: Video) -> bool:
 @router.get("/media/{media_id}", response_class=HTMLResponse)
 def media_page(
     request: Request,
-    media_id: int,
+    media_id: Id,
     t: float | None = Query(None, ge=0, description="open the player at this second"),
     db: Session = Depends(get_db),
 ) -> HTMLResponse:

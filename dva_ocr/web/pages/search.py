@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
 from dva_ocr.errors import DvaOcrError
-from dva_ocr.search import Hit, Results, Span, highlight, search, segments
+from dva_ocr.search import MAX_OFFSET, Hit, Results, Span, highlight, search, segments
 from dva_ocr.web.auth import get_db
 from dva_ocr.web.pages.common import page_router, render
+from dva_ocr.web.params import INT4_MAX
 
 router = page_router()
 
@@ -83,10 +84,13 @@ def search_page(
     time_from: str | None = None,
     time_to: str | None = None,
     min_confidence: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     db: Session = Depends(get_db),
 ) -> HTMLResponse:
-    media_id = int(media) if media and media.isdigit() else None
+    # str.isdigit() is true for "²", which int() refuses: only ASCII digits, within the id range
+    media_id = int(media) if media and media.isascii() and media.isdigit() else None
+    if media_id is not None and not 1 <= media_id <= INT4_MAX:
+        media_id = None
     t0, t1 = _float_or_none(time_from), _float_or_none(time_to)
     min_conf = _float_or_none(min_confidence)
     if min_conf is not None:

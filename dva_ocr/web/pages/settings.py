@@ -1,4 +1,4 @@
-"""Settings: the user's API tokens (created and shown once, listed, revoked)."""
+"""Settings: the user's API tokens (created and shown once, listed, revoked), password, logins."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from dva_ocr.users import issue_token, list_tokens, revoke_token
-from dva_ocr.web.auth import get_db
+from dva_ocr.errors import DvaOcrError
+from dva_ocr.sessions import end_sessions, live_sessions
+from dva_ocr.users import authenticate, issue_token, list_tokens, revoke_token, set_password
+from dva_ocr.web.auth import SESSION_KEY, get_db
 from dva_ocr.web.pages.common import page_router, render
+from dva_ocr.web.params import Id
 
 router = page_router()
 
@@ -21,6 +24,7 @@ def _settings_page(request: Request, db: Session, status_code: int = 200, **cont
         status_code,
         active="settings",
         tokens=list_tokens(session=db, user=user),
+        live_sessions=live_sessions(db, user.id),
         **context,
     )
 
@@ -45,7 +49,37 @@ def create_token(request: Request, name: str = Form(""), db: Session = Depends(g
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke(request: Request, token_id: int, db: Session = Depends(get_db)) -> Response:
+def revoke(request: Request, token_id: Id, db: Session = Depends(get_db)) -> Response:
     revoke_token(session=db, user=request.state.user, token_id=token_id)
     db.commit()
     return RedirectResponse("/settings", status_code=303)
+
+
+@router.post("/settings/password", response_model=None)
+def change_password(
+    request: Request, current: str = Form(...), new: str = Form(...), db: Session = Depends(get_db)
+) -> Response:
+    user = request.state.user
+    if authenticate(session=db, name=user.name, password=current) is None:
+        return _settings_page(request, db, 400, password_error="The current password is wrong.")
+    try:
+        ended = set_password(
+            session=db, user=user, password=new, keep_session=request.session.get(SESSION_KEY)
+        )
+    except DvaOcrError as exc:
+        return _settings_page(request, db, 400, password_error=str(exc))
+    db.commit()
+    return _settings_page(
+        request,
+        db,
+        password_message=f"Password changed; {ended} other login{'' if ended == 1 else 's'} ended.",
+    )
+
+
+@router.post("/settings/logout-others", response_model=None)
+def logout_others(request: Request, db: Session = Depends(get_db)) -> Response:
+    ended = end_sessions(db, request.state.user.id, keep=request.session.get(SESSION_KEY))
+    db.commit()
+    return _settings_page(
+        request, db, password_message=f"{ended} other login{'' if ended == 1 else 's'} ended."
+    )

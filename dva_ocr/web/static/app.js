@@ -2,6 +2,11 @@
 const DVA = (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
   const SVG = "http://www.w3.org/2000/svg";
+  // Members change (retry, delete) only what they uploaded; admins anything (the server checks too).
+  const mayChange = (item) => {
+    const me = document.querySelector('meta[name="dva-user"]');
+    return !!me && (me.dataset.role === "admin" || item.owner_id === Number(me.content));
+  };
 
   async function api(path, options = {}) {
     const headers = Object.assign({"X-CSRF-Token": csrf()}, options.headers || {});
@@ -95,7 +100,8 @@ const DVA = (() => {
       `extracted ${p.frames_extracted}/${of} · read ${handled}/${of}` +
       (p.frames_skipped ? ` (${p.frames_skipped} unchanged)` : "");
     tr.querySelector(".regions").textContent = item.regions;
-    tr.querySelector(".retry").hidden = item.status !== "failed";
+    tr.querySelector(".retry").hidden = item.status !== "failed" || !mayChange(item);
+    tr.querySelector(".delete").hidden = !mayChange(item);
   }
 
   function mediaList(tbody) {
@@ -352,6 +358,12 @@ const DVA = (() => {
       });
     }
   }
+
+  // Forms that ask first (the Content-Security-Policy allows no inline handlers).
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form[data-confirm]");
+    if (form && !confirm(form.dataset.confirm)) e.preventDefault();
+  });
 
   return {api, clock, mediaList, uploader, mediaPage, retryButtons};
 })();
