@@ -125,7 +125,12 @@ def web(args: argparse.Namespace) -> int:
     s = get_settings()
     app = create_app(settings=s, queue=default_queue())
     uvicorn.run(
-        app, host=args.host or s.web_host, port=args.port or s.web_port, log_level="info", proxy_headers=True
+        app,
+        host=args.host or s.web_host,
+        port=args.port or s.web_port,
+        log_level="info",
+        log_config=None,  # uvicorn's lines go through dva_ocr.logs (LOG_FORMAT), as every process' do
+        proxy_headers=True,
     )
     return 0
 

@@ -114,10 +114,17 @@ def default_model_name(session: Session) -> str:
 
 def load_engine(name: str | None = None, **engine_kwargs: Any) -> OcrEngine:
     """An OcrEngine for the named model version (default: OCR_MODEL, else the bundled PP-OCRv4; the
-    bundled ones need no database)."""
-    from dva_ocr.ocr import OcrEngine
+    bundled ones need no database). The time it takes is recorded (``dva_model_load_seconds``)."""
+    from dva_ocr import telemetry
 
     name = name or get_settings().ocr_model or MODEL_NAME
+    with telemetry.timed(telemetry.MODEL_LOAD, model=name):
+        return _load_engine(name, **engine_kwargs)
+
+
+def _load_engine(name: str, **engine_kwargs: Any) -> OcrEngine:
+    from dva_ocr.ocr import OcrEngine
+
     if name in BUNDLED:  # files from the installed wheels (the pinned ones are checked by sha256)
         return OcrEngine(name=name, **engine_kwargs)
     from dva_ocr.db.session import session_scope

@@ -9,6 +9,10 @@ from kombu import Queue
 from dva_ocr.settings import get_settings
 from dva_ocr.work.queues import QDEFAULT, QUEUES, TASKS
 
+# Connects the signal handlers every worker needs (logging, each task's log context, task metrics)
+# whichever way it is started; they must be connected before the worker starts, so not via `include`.
+from workers import telemetry  # noqa: F401
+
 
 def make_app(broker_prefix: str | None = None) -> Celery:
     """The app of this deployment (``broker_prefix``: another deployment's keys on the same Redis)."""

@@ -10,7 +10,9 @@ from typing import Any
 import redis
 from celery import Celery
 
+from dva_ocr import logs
 from dva_ocr.work.queues import BY_NAME, QUEUES, Sent, Task
+from workers.telemetry import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,11 @@ class CeleryQueue:
         self.app = app
 
     def send(self, task: Task, *args: int | list[int]) -> None:
-        self.app.send_task(task.name, args=list(args), queue=task.queue)
+        """Queue a task; the request id of the work at hand (an HTTP request, or the task that queues
+        this one) goes with it as a message header, for the worker's log lines."""
+        request_id = logs.context().get("request_id")
+        headers = {REQUEST_ID_HEADER: str(request_id)} if request_id else None
+        self.app.send_task(task.name, args=list(args), queue=task.queue, headers=headers)
 
     def pending(self) -> list[Sent]:
         """Every task message in the broker: waiting in a queue, or delivered and not yet acknowledged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from dva_ocr import telemetry
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Region, Video, VideoStatus
 from dva_ocr.pipeline import rows
@@ -25,6 +26,7 @@ def finalize_video(media_id: int) -> None:
         video = s.get(Video, media_id, with_for_update=True)
         if video is None or video.status not in (VideoStatus.finalizing, VideoStatus.done):
             return
+        first = video.status == VideoStatus.finalizing  # run twice, it counts once
         mv_id = video.model_version_id
         video.tracks_count = build_video_tracks(s, video, mv_id)
         video.regions_count = (
@@ -38,3 +40,5 @@ def finalize_video(media_id: int) -> None:
         video.status = VideoStatus.done
         video.finished_at = func.now()
         video.touched_at = func.now()
+    if first:
+        telemetry.count(telemetry.MEDIA_INGESTED)

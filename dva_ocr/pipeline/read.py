@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
+from dva_ocr import logs, telemetry
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, ModelVersion, Video, VideoStatus
 from dva_ocr.filters import RegionFilter
@@ -67,7 +68,19 @@ def read_and_store(frames: Sequence[Frame], reader: Reader, model_version_id: in
     with session_scope() as s:
         for frame, regions in zip(frames, found, strict=True):
             new += rows.save_frame_regions(s, frame, model_version_id, regions, per_frame_ms)
-    return Stored(sum(len(r) for r in found), new)
+        model = s.scalar(select(ModelVersion.name).where(ModelVersion.id == model_version_id))
+    stored = Stored(sum(len(r) for r in found), new)
+    _count_work(model or str(model_version_id), len(frames), stored.regions, per_frame_ms)
+    return stored
+
+
+def _count_work(model: str, frames: int, regions: int, per_frame_ms: float) -> None:
+    """The cluster's work counters (``dva_ocr.telemetry``), once the regions are committed. ``queue`` is
+    the worker queue the task came from (``inline`` when the pipeline runs in this process)."""
+    labels = {"queue": logs.context().get("queue", "inline"), "model": model}
+    telemetry.count(telemetry.FRAMES_READ, frames, **labels)
+    telemetry.count(telemetry.OCR_SECONDS, per_frame_ms * frames / 1000, **labels)
+    telemetry.count(telemetry.REGIONS_STORED, regions, **labels)
 
 
 def ocr_frames(

@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from dva_ocr.errors import DvaOcrError, Forbidden, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, api_jobs, api_users, files, metrics, pages, schemas
+from dva_ocr.web import api, api_jobs, api_users, files, metrics, pages, request_ids, schemas
 from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
 from dva_ocr.web.guards import LimitBody, SecurityHeaders
 from dva_ocr.work.queues import Sent, Task, WorkQueue
@@ -64,6 +64,7 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app.include_router(files.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    request_ids.install(app)  # last, so outermost: every answer carries its X-Request-ID
     _error_handlers(app)
     _openapi(app)
     return app
