@@ -7,11 +7,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Video, VideoStatus
+
+if TYPE_CHECKING:
+    from dva_ocr.pipeline import IngestOptions
 
 TERMINAL = (VideoStatus.done, VideoStatus.failed)
 
@@ -19,6 +23,24 @@ TERMINAL = (VideoStatus.done, VideoStatus.failed)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="register media files (or folders of them) and queue them")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add_ingest_options(p)
+    p.add_argument("--wait", action="store_true", help="block until every item is done, showing progress")
+    p.add_argument("--json", action="store_true", help="one JSON object per media item and line")
+    p.set_defaults(func=ingest)
+
+    p = sub.add_parser("search", help="search the text found in all media")
+    p.add_argument("query", help='words, "a phrase", a OR b, -excluded')
+    p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
+    p.add_argument("--media", "--video", dest="media", type=int, default=None, help="only this media id")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument(
+        "--frames", action="store_true", help="one hit per frame region instead of one per text track"
+    )
+    p.set_defaults(func=search)
+
+
+def add_ingest_options(p: argparse.ArgumentParser) -> None:
+    """How media is to be read: the options ``ingest`` and ``watch`` share."""
     p.add_argument("--fps", type=float, default=None, help="frames sampled per second (default: SAMPLE_FPS)")
     p.add_argument(
         "--sampling",
@@ -61,19 +83,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop text inside this area, e.g. a watermark, relative coordinates 0-1 (repeatable)",
     )
     p.add_argument("--model", default=None, help="model version name (default: OCR_MODEL)")
-    p.add_argument("--wait", action="store_true", help="block until every item is done, showing progress")
-    p.add_argument("--json", action="store_true", help="one JSON object per media item and line")
-    p.set_defaults(func=ingest)
-
-    p = sub.add_parser("search", help="search the text found in all media")
-    p.add_argument("query", help='words, "a phrase", a OR b, -excluded')
-    p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
-    p.add_argument("--media", "--video", dest="media", type=int, default=None, help="only this media id")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument(
-        "--frames", action="store_true", help="one hit per frame region instead of one per text track"
-    )
-    p.set_defaults(func=search)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -86,15 +95,15 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def ingest(args: argparse.Namespace) -> int:
+def ingest_options(args: argparse.Namespace) -> IngestOptions:
+    """The checked ``IngestOptions`` of ``add_ingest_options``' arguments (DvaOcrError on bad values,
+    before anything is stored)."""
+    from dva_ocr.errors import DvaOcrError
     from dva_ocr.filters import RegionFilter, parse_rect
     from dva_ocr.pipeline import IngestOptions
-    from dva_ocr.work.submit import submit_file
-    from workers.queue import default_queue
 
     if args.fps is not None and not 0 < args.fps <= 60:
-        print("error: --fps must be above 0 and at most 60", file=sys.stderr)
-        return 2
+        raise DvaOcrError("--fps must be above 0 and at most 60")
     options = IngestOptions(
         sampling=args.sampling,
         fps=args.fps,
@@ -110,6 +119,14 @@ def ingest(args: argparse.Namespace) -> int:
         model=args.model,
     )
     options.sampler()  # bad values are reported before anything is stored
+    return options
+
+
+def ingest(args: argparse.Namespace) -> int:
+    from dva_ocr.work.submit import submit_file
+    from workers.queue import default_queue
+
+    options = ingest_options(args)
     queue = default_queue()
     items: list[tuple[Path, int]] = []
     for path in _expand(args.paths):

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands_ops,
         commands_train,
         commands_users,
+        commands_watch,
     )
 
     prog = "dva-ocr" if Path(sys.argv[0]).name == "dva-ocr" else "manage.py"  # console script or manage.py
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_users.register(sub)
     commands_ocr.register(sub)
     commands_media.register(sub)
+    commands_watch.register(sub)
     commands_export.register(sub)
     commands_models.register(sub)
     commands_train.register(sub)

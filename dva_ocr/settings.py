@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     )
     sweep_interval_s: float = Field(default=60, ge=0, description="how often the sweep runs; 0 = never")
     sweep_max_requeues: int = Field(default=2, ge=0, description="times stuck work is queued again")
+    watch_settle_s: float = Field(
+        default=5.0, ge=0, description="watch: a file is complete once unchanged this long (seconds)"
+    )
+    watch_poll_s: float = Field(default=1.0, gt=0, description="watch: seconds between scans of the folder")
     log_format: str = Field(
         default="text", pattern="^(text|json)$", description="json: one JSON object per log line"
     )
