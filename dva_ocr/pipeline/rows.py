@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, exists, func, literal_column
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dva_ocr import telemetry
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, Region, Video, VideoStatus
 from dva_ocr.pipeline.contracts import FoundRegion
@@ -41,6 +42,7 @@ def fail_media(media_id: int, message: str) -> None:
             .where(Video.id == media_id)
             .values(status=VideoStatus.failed, error=message[:2000], finished_at=func.now())
         )
+    telemetry.count(telemetry.MEDIA_FAILED)
     log.warning("media %s failed: %s", media_id, message)
 
 
