@@ -269,3 +269,18 @@ def test_recursive_mode_walks_subfolders_and_plain_mode_does_not(watch_env, tmp_
     assert (inbox / "failed" / "2026" / "readme.txt.error.txt").exists()
     assert not (inbox / "2026" / "march" / "deep.png").exists()
     assert len(_extract_tasks(watch_env)) == 2
+
+
+def test_compose_runs_the_watcher_on_a_mounted_folder_beside_the_workers():
+    import yaml
+
+    services = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())["services"]
+    svc = services["watch"]
+    assert svc["command"][:2] == ["watch", "/data/inbox"]
+    assert "./inbox:/data/inbox" in svc["volumes"]
+    assert "media:/data/media" in svc["volumes"]  # submit_file stores the original where workers read it
+    assert svc["environment"] == services["worker-extract"]["environment"]
+    from dva_cli.main import build_parser
+
+    args = build_parser().parse_args(svc["command"])
+    assert args.func.__module__ == "dva_cli.commands_watch" and args.recursive
