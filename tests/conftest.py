@@ -85,7 +85,7 @@ def db(service_env: dict[str, str]) -> Iterator[None]:
         s.execute(
             text(
                 "TRUNCATE regions, frame_ocr, text_tracks, frames, job_items, jobs, videos, model_versions,"
-                " api_tokens, users, search_words RESTART IDENTITY CASCADE"
+                " api_tokens, users, search_words, web_sessions, auth_failures RESTART IDENTITY CASCADE"
             )
         )
     yield
@@ -111,3 +111,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture()
+def web_url(workers: Path, service_env: dict[str, str]) -> str:
+    """The base URL of the real web server that ``workers`` (``manage.py up``) started, once it answers."""
+    import time
+
+    import httpx
+
+    url = f"http://{service_env['WEB_HOST']}:{service_env['WEB_PORT']}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the web app at {url} did not answer")

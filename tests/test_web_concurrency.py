@@ -8,28 +8,14 @@ import concurrent.futures
 import time
 
 import httpx
-import pytest
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import User
 from dva_ocr.users import create_user, issue_token
 
 
-@pytest.fixture()
-def base(workers, service_env) -> str:
-    url = f"http://{service_env['WEB_HOST']}:{service_env['WEB_PORT']}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the web app at {url} did not answer")
-
-
-def test_overlapping_requests_with_one_token_all_answer(base, db):
+def test_overlapping_requests_with_one_token_all_answer(web_url, db):
+    base = web_url
     with session_scope() as s:
         user = s.query(User).filter(User.name == "pool").one_or_none() or create_user(
             session=s, name="pool", password="pool-password-123"
@@ -37,12 +23,13 @@ def test_overlapping_requests_with_one_token_all_answer(base, db):
         _, token = issue_token(session=s, user=user, name="threads")
     headers = {"Authorization": f"Bearer {token}"}
 
+    routes = ["/api/search?q=harbour", "/api/media", "/api/me", "/api/models", "/api/jobs", "/api/tokens"]
+
     def call(i: int) -> int:
-        path = "/api/search?q=harbour" if i % 2 else "/api/media"
-        return httpx.get(base + path, headers=headers, timeout=15).status_code
+        return httpx.get(base + routes[i % len(routes)], headers=headers, timeout=15).status_code
 
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         futures = [pool.submit(call, i) for i in range(48)]
         # the server keeps answering other requests meanwhile
         assert httpx.get(base + "/api/health", timeout=5).status_code == 200

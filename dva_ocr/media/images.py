@@ -75,11 +75,22 @@ def inspect_image(path: str | Path) -> ImageFacts | None:
             w, h = im.size
             tags = getattr(im, "tag_v2", {})  # newer Pillow reports a TIFF's size upright
             stored = (tags.get(256), tags.get(257)) if im.format == "TIFF" else (w, h)
-            if im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8) and stored == (w, h):
+            if _orientation(im) in (5, 6, 7, 8) and stored == (w, h):
                 w, h = h, w
             return ImageFacts(im.format or "", w, h, int(getattr(im, "n_frames", 1)))
     except _ERRORS:
         return None
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation from the headers. PIL's ``getexif`` on a PNG decodes every pixel to look
+    for an eXIf chunk after the image data; only the chunks before it are read here."""
+    if im.format == "PNG":
+        exif = Image.Exif()
+        if "exif" in im.info:
+            exif.load(im.info["exif"])
+        return int(exif.get(_ORIENTATION, 1))
+    return int(im.getexif().get(_ORIENTATION, 1))
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -18,7 +18,7 @@ from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
 from dva_ocr.web import api, api_jobs, api_users, files, metrics, pages, request_ids, schemas
 from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
-from dva_ocr.web.guards import LimitBody, SecurityHeaders
+from dva_ocr.web.guards import LimitBody, RefuseNul, SecurityHeaders
 from dva_ocr.work.queues import Sent, Task, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
         https_only=settings.environment == "production",
         max_age=settings.session_max_s,
     )
+    app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     metrics.install(app)
 

@@ -5,6 +5,8 @@ that allows only this origin (the dashboard loads nothing from elsewhere); inlin
 per-request nonce ``request.state.csp_nonce``. Files under ``/files/`` get a sandboxing policy, so a
 file that a browser renders as a document can run nothing.
 
+``RefuseNul``: a NUL byte in the path or query string is a 400.
+
 ``LimitBody``: a request body over its limit is refused with 413 while it streams, whether it says
 its length or comes chunked; the upload route's limit is ``UPLOAD_MAX_BYTES``, every other route's
 ``OTHER_MAX_BYTES``.
@@ -67,6 +69,32 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RefuseNul:
+    """A NUL byte in the path or query string is a 400: no text column can hold one, and no name has one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower()
+        ):
+            body = json.dumps({"error": "invalid request: a NUL byte (%00) is not allowed"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 class LimitBody:
