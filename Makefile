@@ -26,7 +26,8 @@ bench: setup
 	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
 	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
 	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json
-	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json
+	$(PY) bench/bench_api_load.py --out $(BUILD)/bench/api_load.json
+	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
 
 lint: venv
 	$(VENV)/bin/ruff check .
