@@ -250,3 +250,67 @@ def test_an_uploads_request_id_is_on_the_worker_lines_of_its_tasks(client, json_
     assert _wait_final(client, media2, json_workers)["status"] == "done"
     time.sleep(0.5)
     assert {r.get("media_id") for r in _json_lines(json_workers) if r.get("request_id") == new_id} == {media2}
+
+
+def test_retried_and_failed_runs_are_counted_and_keep_the_request_id(service_env, tmp_path):
+    """A worker that cannot reach the database: the extraction is retried, then gives up. Each run is
+    counted with its outcome and timed, and the retried message still carries the request id."""
+    from dva_ocr import logs, telemetry
+    from workers.app import make_app
+    from workers.queue import CeleryQueue
+
+    prefix = f"{service_env['BROKER_PREFIX']}-obs-retry"
+    log = tmp_path / "worker.log"
+    env = os.environ.copy() | {
+        "BROKER_PREFIX": prefix,
+        "LOG_FORMAT": "json",
+        "SWEEP_INTERVAL_S": "0",
+        "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",  # nothing listens on port 1
+        "TASK_MAX_RETRIES": "1",
+        "TASK_RETRY_BACKOFF_MAX_S": "1",
+        "TASK_RETRY_JITTER": "0",
+    }
+    r = redis.Redis.from_url(service_env["BROKER_URL"])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", "qextract", "--concurrency", "1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        token = logs.bind(request_id="retry-me-1")
+        try:
+            CeleryQueue(make_app(prefix)).send(EXTRACT, 999)
+        finally:
+            logs.reset(token)
+
+        def outcomes() -> dict[str, float]:
+            stored = telemetry.read(r, prefix)[telemetry.TASKS]
+            return {s.labels[2]: s.value for s in stored if s.labels[0] == "dva_ocr.extract_video"}
+
+        while outcomes().get("failed", 0) < 1:
+            assert time.monotonic() < deadline + 30, log.read_text()
+            time.sleep(0.2)
+        assert outcomes() == {"retried": 1.0, "failed": 1.0}
+        (durations,) = telemetry.read(r, prefix)[telemetry.TASK_DURATION]
+        assert durations.labels == ("dva_ocr.extract_video", "qextract") and durations.count == 2
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        runs = {x["task_id"] for x in lines if x.get("request_id") == "retry-me-1"}
+        assert len(runs) == 1  # a retry is the same task id, and it kept the request id
+        assert any("Retry in" in x["message"] and x.get("media_id") == 999 for x in lines)
+        assert any("raised unexpected" in x["message"] and x.get("request_id") == "retry-me-1" for x in lines)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        keys = list(r.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            r.delete(*keys)
