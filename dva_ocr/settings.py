@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     log_level: str | None = Field(
         default=None,
         pattern="^(?i:debug|info|warning|error|critical)$",
-        description="every process logs at this level; unset: WARNING for commands, INFO for servers",
+        description="every process logs at this level; unset: WARNING (workers: their --loglevel)",
     )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
