@@ -99,7 +99,8 @@ def configure_logging(
 ) -> logging.Handler:
     """Log to standard error in the format of ``LOG_FORMAT`` (``fmt`` overrides), at ``LOG_LEVEL`` if
     set, else ``level`` (default WARNING: the command line is quiet; a worker passes its ``--loglevel``,
-    and uvicorn sets INFO on its own loggers). Replaces the handler an earlier call installed, so calling it again is harmless."""
+    and uvicorn sets INFO on its own loggers). Replaces the handler an earlier call installed, so
+    calling it again is harmless."""
     from dva_ocr.settings import get_settings
 
     try:
