@@ -20,8 +20,9 @@ pass over the queries and a few media pages runs first, not counted.
 Reported per clients count and per route: requests, requests/s, p50/p95/p99/max latency, errors. An error
 is anything but a 2xx answer, a timeout (``--timeout``, 30 s) or a dropped connection; any error makes
 the exit code 1. The JSON (``--out``) also has the scale, the machine's load average before and after,
-and the first errors seen. The clients run in the same machine as the server (and PostgreSQL): on a
-shared box the figures say as much about the neighbours as about the API.
+and the first errors seen; the server's log is kept beside it (``api_load.server.log``), and its ERROR
+lines are counted. The clients run in the same machine as the server (and PostgreSQL): on a shared box
+the figures say as much about the neighbours as about the API.
 """
 
 from __future__ import annotations
@@ -350,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"built in {data['build_s']} s: {data['scale']}; {len(queries)} search queries")
     token = make_token(url)
     port = _free_port()
+    server_log = args.out.with_suffix(".server.log")  # kept: what the server said about any error
+    server_log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dva-bench-api-") as tmp:
-        server_log = Path(tmp) / "web.log"
         proc = start_server(url, port, server_log, Path(tmp) / "media")
         base = f"http://127.0.0.1:{port}"
         runs: list[dict[str, Any]] = []
@@ -380,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                     break
         finally:
             stop_server(proc)
-            server_tail = server_log.read_text(errors="replace")[-2000:] if errors else ""
+    server_errors = [
+        line[:300] for line in server_log.read_text(errors="replace").splitlines() if " ERROR " in line
+    ]
     total_errors = sum(r["overall"]["errors"] for r in runs) + len(warm.errors)
     out = {
         "benchmark": "api_load",
@@ -394,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "errors": total_errors,
         "first_errors": errors[:20],
+        "server_log": str(server_log),
+        "server_error_lines": len(server_errors),
+        "first_server_errors": server_errors[:10],
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_before": load_before,
@@ -409,8 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     if total_errors or len(runs) < len(counts):
         for e in errors[:10]:
             print(f"error: {e}", file=sys.stderr)
-        if server_tail:
-            print(f"server log (end):\n{server_tail}", file=sys.stderr)
+        for line in server_errors[:5]:
+            print(f"server: {line}", file=sys.stderr)
         print(f"FAIL: {total_errors} errors", file=sys.stderr)
         return 1
     print("PASS: no errors")
