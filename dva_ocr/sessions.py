@@ -31,7 +31,9 @@ def start_session(session: Session, user: User, client: str = "") -> str:
 
 
 def user_for_session(session: Session, token: str, *, idle_s: float, max_s: float) -> User | None:
-    """The user of a live login, or None (ended, expired, or the user disabled)."""
+    """The user of a live login, or None (ended, expired, or the user disabled). Writes
+    ``last_seen_at`` (at most once a minute) or ``ended_at`` in ``session``: the caller commits at once,
+    as the web app's short lookup transaction does."""
     row = session.scalar(
         select(WebSession).where(WebSession.token_hash == _digest(token), WebSession.ended_at.is_(None))
     )
@@ -40,13 +42,18 @@ def user_for_session(session: Session, token: str, *, idle_s: float, max_s: floa
     now = session.scalar(select(func.now()))
     assert now is not None
     if (now - row.created_at).total_seconds() > max_s or (now - row.last_seen_at).total_seconds() > idle_s:
-        _write(update(WebSession).where(WebSession.id == row.id).values(ended_at=func.now()))
+        row.ended_at = now
         return None
     user = session.get(User, row.user_id)
     if user is None or user.disabled_at is not None:
         return None
     if (now - row.last_seen_at).total_seconds() >= SEEN_RESOLUTION_S:
-        _write(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=func.now()))
+        session.execute(
+            update(WebSession)
+            .where(WebSession.id == row.id, WebSession.last_seen_at < now)
+            .values(last_seen_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
     return user
 
 
@@ -75,11 +82,3 @@ def live_sessions(session: Session, user_id: int) -> int:
         )
         or 0
     )
-
-
-def _write(stmt: object) -> None:
-    """Committed at once, apart from the request's transaction (its row lock lasts one statement)."""
-    from dva_ocr.db.session import session_scope
-
-    with session_scope() as s:
-        s.execute(stmt.execution_options(synchronize_session=False))  # type: ignore[attr-defined]

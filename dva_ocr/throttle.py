@@ -6,7 +6,8 @@ locked no password is even checked: the answer is 429 with ``Retry-After``. A su
 account's key; a key not failed for an hour starts again from zero. An admin clears a lock with
 ``./manage.py users unlock NAME`` (or ``--address IP``).
 
-Failures are written in transactions of their own, so a request that ends in an error still counts.
+Failures are committed at once by the callers, so a request that ends in an error still counts; no
+caller opens a second database connection while holding one (under load that exhausted the pool).
 The state lives in PostgreSQL (table ``auth_failures``) so every web process of a cluster shares it.
 """
 
@@ -59,33 +60,31 @@ def check(session: Session, keys: Iterable[str]) -> None:
         raise Throttled(float(wait))
 
 
-def record_failure(keys_and_policies: Iterable[tuple[str, Policy]]) -> float | None:
-    """Count one failure on each key (in a transaction of its own); the longest lock it set, if any."""
-    from dva_ocr.db.session import session_scope
-
+def record_failure(s: Session, keys_and_policies: Iterable[tuple[str, Policy]]) -> float | None:
+    """Count one failure on each key; the longest lock it set, if any. The caller commits at once
+    (so the count holds even when the request then fails), in a session that holds no other work."""
     longest: float | None = None
-    with session_scope() as s:
-        for key, policy in keys_and_policies:
-            failures: int = s.execute(
+    for key, policy in keys_and_policies:
+        failures: int = s.execute(
+            text(
+                "INSERT INTO auth_failures (key, failures, updated_at) VALUES (:key, 1, now()) "
+                "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN auth_failures.updated_at "
+                "< now() - make_interval(secs => :forget) THEN 1 ELSE auth_failures.failures + 1 END,"
+                " updated_at = now() RETURNING failures"
+            ),
+            {"key": key, "forget": FORGET_AFTER_S},
+        ).scalar_one()
+        over = failures - policy.free
+        if over > 0:
+            lock = min(policy.cap_s, policy.base_s * 2 ** (over - 1))
+            s.execute(
                 text(
-                    "INSERT INTO auth_failures (key, failures, updated_at) VALUES (:key, 1, now()) "
-                    "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN auth_failures.updated_at "
-                    "< now() - make_interval(secs => :forget) THEN 1 ELSE auth_failures.failures + 1 END,"
-                    " updated_at = now() RETURNING failures"
+                    "UPDATE auth_failures SET locked_until = now() + make_interval(secs => :lock) "
+                    "WHERE key = :key"
                 ),
-                {"key": key, "forget": FORGET_AFTER_S},
-            ).scalar_one()
-            over = failures - policy.free
-            if over > 0:
-                lock = min(policy.cap_s, policy.base_s * 2 ** (over - 1))
-                s.execute(
-                    text(
-                        "UPDATE auth_failures SET locked_until = now() + make_interval(secs => :lock) "
-                        "WHERE key = :key"
-                    ),
-                    {"key": key, "lock": lock},
-                )
-                longest = max(longest or 0.0, lock)
+                {"key": key, "lock": lock},
+            )
+            longest = max(longest or 0.0, lock)
     return longest
 
 

@@ -14,7 +14,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import ApiToken, User
@@ -120,32 +120,32 @@ TOKEN_USE_RESOLUTION_S = 60  # last_used_at is written at most this often per to
 
 
 def user_for_token(*, session: Session, token: str) -> User | None:
-    """The user of a live token. Its ``last_used_at`` is written in a transaction of its own, at most
-    once a minute: a write inside the request's transaction held the token row's lock until the
-    request ended, so two overlapping requests with one token waited on each other."""
+    """The user of a live token. Its ``last_used_at`` is written at most once a minute, by an UPDATE
+    whose condition makes overlapping requests write it once; the caller commits at once (the web
+    app looks users up in a short transaction of its own, never the request's: a write inside the
+    request's transaction held the token row's lock until the request ended, and opening a second
+    connection for it while holding one exhausted the pool under 32 clients)."""
     row = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
     )
     if row is None:
         return None
     last, now = row.last_used_at, session.scalar(select(func.now()))
-    stale = last is None or now is None or (now - last).total_seconds() >= TOKEN_USE_RESOLUTION_S
-    if stale:
-        _touch_token(row.id)
-    user = session.get(User, row.user_id)
-    return None if user is None or user.disabled_at is not None else user
-
-
-def _touch_token(token_id: int) -> None:
-    from dva_ocr.db.session import session_scope
-
-    with session_scope() as s:  # committed at once: the row lock lasts one statement
-        s.execute(
+    if last is None or now is None or (now - last).total_seconds() >= TOKEN_USE_RESOLUTION_S:
+        session.execute(
             update(ApiToken)
-            .where(ApiToken.id == token_id)
+            .where(
+                ApiToken.id == row.id,
+                or_(
+                    ApiToken.last_used_at.is_(None),
+                    ApiToken.last_used_at < func.now() - text(f"interval '{TOKEN_USE_RESOLUTION_S} seconds'"),
+                ),
+            )
             .values(last_used_at=func.now())
             .execution_options(synchronize_session=False)
         )
+    user = session.get(User, row.user_id)
+    return None if user is None or user.disabled_at is not None else user
 
 
 def revoke_token(*, session: Session, user: User, token_id: int) -> None:

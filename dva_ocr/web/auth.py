@@ -82,7 +82,9 @@ def client_address(scope: Scope) -> str:
 
 
 def resolve(settings: Settings, token: str | None, sid: str | None, address: str) -> Auth:
-    """The user behind a bearer token or a session token (blocking: run it in a thread)."""
+    """The user behind a bearer token or a session token (blocking: run it in a thread). One short
+    transaction of its own, committed before the request's: it never holds a connection while
+    asking the pool for another."""
     with session_scope() as s:
         if token is not None:
             user = user_for_token(session=s, token=token)
@@ -96,7 +98,7 @@ def resolve(settings: Settings, token: str | None, sid: str | None, address: str
             policy = throttle.Policy(
                 settings.token_free_failures, settings.login_lock_s, settings.login_lock_max_s
             )
-            lock = throttle.record_failure([(key, policy)])
+            lock = throttle.record_failure(s, [(key, policy)])
             return Auth(None, "token", None if lock is None else throttle.Throttled(lock).retry_after)
         if sid is not None:
             user = user_for_session(s, sid, idle_s=settings.session_idle_s, max_s=settings.session_max_s)

@@ -60,7 +60,8 @@ def login(
         address = throttle.Policy(
             4 * settings.login_free_failures, settings.login_lock_s, settings.login_lock_max_s
         )
-        lock = throttle.record_failure(zip(keys, (account, address), strict=True))
+        lock = throttle.record_failure(db, zip(keys, (account, address), strict=True))
+        db.commit()  # counted even if what follows fails
         if lock is not None:
             return _throttled(request, next, throttle.Throttled(lock).retry_after)
         return render(request, "login.html", 401, next=safe_next(next), error="Wrong user name or password.")
