@@ -15,6 +15,7 @@ Policies:
   c   ``min_width=320``: crops narrower than 320 px padded to 320, wider ones to their own rounded width,
       the two never batched together
   a-cubic, a-area, c-cubic   as a / c, resized with cv2.INTER_CUBIC or cv2.INTER_AREA instead of LINEAR
+  m128, m192, m256   as c with a smaller minimum width (a middle way between a and c)
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def policies(rec: TextRecognizer) -> dict[str, Callable[[Sequence[np.ndarray]], 
         "a-cubic": own(base.min_width, cv2.INTER_CUBIC),
         "a-area": own(base.min_width, cv2.INTER_AREA),
         "c-cubic": own(RAPID_MIN_WIDTH, cv2.INTER_CUBIC),
+        **{f"m{w}": own(w, cv2.INTER_LINEAR) for w in (128, 192, 256)},
     }
 
 
