@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dva_ocr.errors import DvaOcrError, MediaError
+from dva_ocr.media.images import too_many_pixels
 from dva_ocr.media.probe import probe
 from dva_ocr.pipeline.register import Registered
 
@@ -215,13 +216,15 @@ class Watcher:
         if known is not None and (known["size"], known["mtime_ns"]) == sig:
             return self._log(Decision(rel, "skipped", known["media_id"], "ingested before (state file)"))
         try:
-            probe(path)
+            info = probe(path)
         except MediaError as exc:
             if not path.exists():
                 return self._log(Decision(rel, "skipped", reason="removed before it could be ingested"))
             return self._fail(rel, str(exc))
         except subprocess.TimeoutExpired:
             return self._fail(rel, "not a media file: ffprobe did not finish reading it in 120 s")
+        if (why := too_many_pixels(info.width, info.height)) is not None:
+            return self._fail(rel, why)  # as an upload is refused (IMAGE_MAX_PIXELS)
         try:
             st = path.stat()
         except FileNotFoundError:

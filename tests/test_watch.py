@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from mediagen import make_video
+from mediagen import make_video, png_header
 from runcli import run_cli
 
 from dva_ocr.db.session import session_scope
@@ -189,7 +189,9 @@ def test_non_media_goes_to_failed_with_the_reason_and_temporary_files_are_left_a
         (inbox / "notes.txt").write_text("meeting notes, not a video\n")
         (inbox / "empty.mp4").write_bytes(b"")
         (inbox / "good.png").write_bytes(_png(3))
+        (inbox / "huge.png").write_bytes(png_header(16_000, 16_000))  # over IMAGE_MAX_PIXELS
         w.wait_for(r"failed notes\.txt: not a media file")
+        w.wait_for(r"failed huge\.png: 16000 x 16000 pixels \(256 megapixels\) is over the limit")
         w.wait_for(r"failed empty\.mp4: not a media file: the file is empty \(0 bytes\)")
         w.wait_for(r"ingested good\.png as media")
         time.sleep(SETTLE + 5 * POLL)
@@ -209,6 +211,8 @@ def test_non_media_goes_to_failed_with_the_reason_and_temporary_files_are_left_a
     assert sorted(p.name for p in (inbox / "failed").iterdir()) == [
         "empty.mp4",
         "empty.mp4.error.txt",
+        "huge.png",
+        "huge.png.error.txt",
         "notes.txt",
         "notes.txt.error.txt",
         "old.png",

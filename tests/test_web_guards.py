@@ -7,14 +7,12 @@ from __future__ import annotations
 import io
 import re
 import socket
-import struct
 import time
-import zlib
 from urllib.parse import urlparse
 
 import pytest
 from fastapi.testclient import TestClient
-from mediagen import Caption, make_video
+from mediagen import Caption, make_video, png_header
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.settings import Settings
@@ -39,21 +37,6 @@ def client(token) -> TestClient:
         create_app(queue=RecordingQueue()),
         headers={"Authorization": f"Bearer {token}"},
         follow_redirects=False,
-    )
-
-
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG whose header says ``width`` x ``height`` (its pixel data is a stub: never decoded)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
     )
 
 
@@ -116,12 +99,12 @@ def test_images_over_the_pixel_limit_are_refused_at_upload_saying_so(db, token):
     c = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     for side in (16_000, 30_000):
         res = c.post(
-            "/api/media", files={"file": ("huge.png", io.BytesIO(_png_header(side, side)), "image/png")}
+            "/api/media", files={"file": ("huge.png", io.BytesIO(png_header(side, side)), "image/png")}
         )
         assert res.status_code == 413, res.text
         error = res.json()["error"]
         assert f"{side} x {side} pixels" in error and "IMAGE_MAX_PIXELS" in error and "corrupt" not in error
-    small = c.post("/api/media", files={"file": ("ok.png", io.BytesIO(_png_header(640, 480)), "image/png")})
+    small = c.post("/api/media", files={"file": ("ok.png", io.BytesIO(png_header(640, 480)), "image/png")})
     assert small.status_code == 201
 
 
