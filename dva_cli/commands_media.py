@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per media item and line")
     p.set_defaults(func=ingest)
 
+    p = sub.add_parser("retry", help="run failed or stuck media items again from the start")
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+    p.set_defaults(func=retry)
+
     p = sub.add_parser("search", help="search the text found in all media")
     p.add_argument("query", help='words, "a phrase", a OR b, -excluded')
     p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
@@ -83,6 +87,14 @@ def add_ingest_options(p: argparse.ArgumentParser) -> None:
         help="drop text inside this area, e.g. a watermark, relative coordinates 0-1 (repeatable)",
     )
     p.add_argument("--model", default=None, help="model version name (default: OCR_MODEL)")
+    p.add_argument(
+        "--video-stream",
+        type=int,
+        default=None,
+        metavar="N",
+        help="which of a file's video streams to read, from 0 (default: the first; the item's notes "
+        "list them when there are several)",
+    )
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -117,6 +129,7 @@ def ingest_options(args: argparse.Namespace) -> IngestOptions:
             ignore=tuple(parse_rect(r) for r in args.ignore),
         ),
         model=args.model,
+        video_stream=getattr(args, "video_stream", None),
     )
     options.sampler()  # bad values are reported before anything is stored
     return options
@@ -132,7 +145,7 @@ def ingest(args: argparse.Namespace) -> int:
     for path in _expand(args.paths):
         reg = submit_file(queue, path, options)
         if not reg.created and not args.json:
-            print(f"{path}: already ingested as media {reg.media_id}", file=sys.stderr)
+            print(f"{path}: {_known(reg.media_id)}", file=sys.stderr)
         items.append((path, reg.media_id))
     if args.wait:
         _wait([vid for _, vid in items], quiet=args.json)
@@ -160,6 +173,33 @@ def ingest(args: argparse.Namespace) -> int:
             else:
                 print(_summary(path, v))
     return 1 if failed and args.wait else 0
+
+
+def _known(media_id: int) -> str:
+    """The state of an item whose content was ingested before, and how to retry it."""
+    from dva_ocr.media_admin import known_item_note
+
+    with session_scope() as s:
+        v = s.get(Video, media_id)
+        return known_item_note(v) if v is not None else f"already ingested as media {media_id}"
+
+
+def retry(args: argparse.Namespace) -> int:
+    """Run failed or stuck media items again from the start (a running one is refused, with why)."""
+    from dva_ocr.errors import DvaOcrError
+    from dva_ocr.work.submit import retry_media
+    from workers.queue import default_queue
+
+    queue, refused = default_queue(), 0
+    for media_id in args.ids:
+        try:
+            with session_scope() as s:
+                retry_media(s, queue, media_id)
+            print(f"media {media_id}: queued again from the start")
+        except DvaOcrError as exc:
+            print(f"media {media_id}: {exc}", file=sys.stderr)
+            refused += 1
+    return 1 if refused else 0
 
 
 def _summary(path: Path, v: Video) -> str:

@@ -147,6 +147,10 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
         _count_item_frames(job_id, media_id, mv_id)
         return _finish_item(job_id, media_id, JobStatus.done)
     except Exception as exc:
+        from dva_ocr.db.transient import is_transient
+
+        if is_transient(exc):
+            raise  # a database outage: the task waits it out and runs the item again (workers/tasks.py)
         log.exception("job %s: media %s failed", job_id, media_id)
         return _finish_item(job_id, media_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
 

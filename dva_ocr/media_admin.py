@@ -19,6 +19,7 @@ from dva_ocr.media.images import too_many_pixels
 from dva_ocr.media.probe import probe
 from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_media
 from dva_ocr.settings import get_settings
+from dva_ocr.work.queues import WorkQueue
 
 
 class TooLarge(DvaOcrError):
@@ -34,6 +35,8 @@ def media_json(v: Video) -> dict[str, Any]:
         "media_type": v.media_type,
         "status": v.status,
         "error": v.error,
+        "notes": list(v.notes or []),
+        "video_stream": v.video_stream,
         "duration": v.duration,
         "fps": v.fps,
         "width": v.width,
@@ -104,12 +107,40 @@ def delete_media(session: Session, media_id: int) -> None:
     original.unlink(missing_ok=True)
 
 
-def reset_failed_media(session: Session, media_id: int) -> Video:
-    v = get_media(session, media_id)
-    if v.status != VideoStatus.failed:
-        raise DvaOcrError(f"media {media_id} is {v.status}; only failed items can be retried")
+def reset_for_retry(session: Session, media_id: int, queue: WorkQueue) -> Video:
+    """Reset an item so it runs again from the start: a failed one, or an unfinished one that nothing
+    is working on (the sweep's test: no stage touched it for STUCK_AFTER_S and the broker holds no
+    task for it, as after a restart that lost its tasks). One that is really running, or done, is
+    refused with the reason."""
+    from dva_ocr.pipeline.rows import UNFINISHED
+    from dva_ocr.pipeline.sweep import still_running
+
+    v = session.get(Video, media_id, with_for_update=True)
+    if v is None:
+        raise NotFound(f"no media item {media_id}")
+    if v.status == VideoStatus.done:
+        raise DvaOcrError(
+            f"media {media_id} is done; nothing to retry (a reprocessing job reads it again with a model)"
+        )
+    if v.status in UNFINISHED and (why := still_running(session, v, queue)) is not None:
+        raise DvaOcrError(
+            f"media {media_id} is {v.status} and still being worked on: {why}; "
+            "it can be retried once it has failed or nothing has touched it for a while"
+        )
     reset_media(session, v)
     return v
+
+
+def known_item_note(v: Video) -> str:
+    """What an upload of content already known is told: the item's state and what to do about it."""
+    where = f"media {v.id} ({v.source_name})"
+    if v.status == VideoStatus.done:
+        return f"already known as {where}, done; a reprocessing job reads it again with another model"
+    return (
+        f"already known as {where}, {v.status}; if it makes no progress, retry it "
+        f"(POST /api/media/{v.id}/retry, the Retry button, or ./manage.py retry {v.id}): an item "
+        "that no worker has touched for STUCK_AFTER_S is run again from the start"
+    )
 
 
 def regions_of(session: Session, media_id: int, *, limit: int = 5000) -> list[dict[str, Any]]:
@@ -234,7 +265,7 @@ def save_upload(
                     raise TooLarge(f"{name}: larger than the upload limit of {max_bytes // (1 << 20)} MiB")
                 out.write(chunk)
         try:
-            info = probe(tmp)
+            info = probe(tmp, options.video_stream if options else None)  # a stream that exists
         except MediaError as exc:
             raise MediaError(f"{name}: {exc}") from exc
         if (why := too_many_pixels(info.width, info.height)) is not None:

@@ -29,9 +29,15 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="a whole frame is read at least this often (seconds); 0: never"
     )
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
-    task_max_retries: int = Field(default=5, ge=0, description="retries of a task hit by a database hiccup")
-    task_retry_backoff_max_s: int = Field(default=600, ge=1, description="longest wait between retries")
-    task_retry_jitter: bool = Field(default=True, description="randomise the waits between retries")
+    # 10 waits of 1, 2, 4 ... 120 s, jittered within their upper half: 4 to 8 minutes in all, so a
+    # PostgreSQL or Redis restart of a minute or two is outlasted (workers/tasks.py)
+    task_max_retries: int = Field(
+        default=10, ge=0, description="retries of a task hit by a database or broker outage"
+    )
+    task_retry_backoff_max_s: float = Field(default=120, gt=0, description="longest wait between retries")
+    task_retry_jitter: bool = Field(
+        default=True, description="randomise each wait within its upper half (never below half)"
+    )
     stuck_after_s: float = Field(
         default=600, gt=0, description="unfinished work untouched this long with no task is stuck"
     )

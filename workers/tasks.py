@@ -1,8 +1,13 @@
 """Thin tasks: take ids, call dva_ocr, queue the next stage through ``CeleryQueue``.
 
-Retries: a database hiccup (``OperationalError``) is retried with backoff (``TASK_MAX_RETRIES``,
-``TASK_RETRY_BACKOFF_MAX_S``). When the retries run out, ``on_failure`` marks the media item (or the
-job item) failed with the last error; if the database is still unreachable then, the stuck-work sweep
+Retries: an outage that passes (the database restarting or unreachable, a lock or statement timeout,
+a deadlock, the broker unreachable while a task queues the next stage: ``is_transient_error``) is
+retried ``TASK_MAX_RETRIES`` times, waiting 1, 2, 4 ... seconds up to ``TASK_RETRY_BACKOFF_MAX_S``,
+each wait jittered within its upper half (never near 0 s, so the retries really spread over minutes:
+the defaults wait at least four minutes in all, a PostgreSQL restart of a minute or two is outlasted).
+An error that will repeat (a statement PostgreSQL refuses, bad data, a bug) fails the item at once with
+its message. When the retries run out, ``on_failure`` marks the media item (or the job item) failed
+with the last error; if the database is still unreachable then, the stuck-work sweep
 (``dva_ocr.pipeline.sweep``, triggered from the qdefault worker) finds the item later.
 """
 
@@ -14,13 +19,16 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import kombu.exceptions
+import redis.exceptions
 from celery import Task
 from celery.signals import worker_process_init, worker_ready
 from sqlalchemy.exc import OperationalError
 
 from dva_ocr import pipeline
+from dva_ocr.db import transient
 from dva_ocr.filters import ENGINE_FLOOR
 from dva_ocr.pipeline.contracts import Reader
 from dva_ocr.pipeline.read import model_name_of
@@ -60,19 +68,34 @@ class StageTask(Task):
             log.exception("could not record that %s %s gave up; the stuck-work sweep will", self.name, args)
 
 
-def _settings_retry() -> dict[str, Any]:
-    s = get_settings()
-    return {
-        "base": StageTask,
-        "autoretry_for": (OperationalError,),
-        "retry_backoff": True,
-        "retry_backoff_max": s.task_retry_backoff_max_s,
-        "retry_jitter": s.task_retry_jitter,
-        "max_retries": s.task_max_retries,
-    }
+# the broker unreachable while a task queues the next stage (Celery gives up publishing after its own
+# short retries); the work done so far is kept, every stage is safe to run again
+BROKER_ERRORS = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+T = TypeVar("T")
 
 
-TRANSIENT = _settings_retry()
+def is_transient_error(exc: BaseException) -> bool:
+    """An outage worth waiting out: the database's (``dva_ocr.db.transient``) or the broker's."""
+    return isinstance(exc, BROKER_ERRORS) or transient.is_transient(exc)
+
+
+def _with_retries(task: Task, work: Callable[[], T]) -> T:
+    """Run a task's work; a transient error is retried later (the backoff of the module doc), and
+    when the retries run out it is raised, so ``on_failure`` records it. Other errors go on up."""
+    try:
+        return work()
+    except Exception as exc:
+        if not is_transient_error(exc):
+            raise
+        s = get_settings()
+        delay = transient.backoff_s(
+            task.request.retries, cap=s.task_retry_backoff_max_s, jitter=s.task_retry_jitter
+        )
+        raise task.retry(exc=exc, countdown=delay, max_retries=s.task_max_retries) from exc
 
 
 @functools.lru_cache(maxsize=3)
@@ -94,46 +117,53 @@ def _warm_up(**_: object) -> None:
 
 
 def _run_stage(media_id: int, task: queues.Task, work: Callable[[], int]) -> int:
-    """Run a stage; a database hiccup is retried (TRANSIENT), any other error fails the item with a
-    message and returns, so the worker goes on with the next task."""
+    """Run a stage; a transient outage is raised (to be retried), any other error fails the item with
+    a message and returns, so the worker goes on with the next task."""
     stage = STAGES[task.name]
     try:
         return work()
-    except OperationalError:
-        raise
     except Exception as exc:
+        if is_transient_error(exc):
+            raise
         log.exception("%s failed for media %s", stage, media_id)
-        pipeline.fail_media(media_id, f"{stage} failed: {type(exc).__name__}: {exc}")
+        pipeline.fail_media(media_id, f"{stage} failed: {type(exc).__name__}: {_first_line(exc)}")
         return 0
 
 
-@app.task(name=queues.EXTRACT.name, **TRANSIENT)
-def extract_video(media_id: int) -> int:
-    return _run_stage(media_id, queues.EXTRACT, lambda: pipeline.extract_video(media_id, queue=queue))
+def _first_line(exc: BaseException) -> str:
+    """The message of an error without SQLAlchemy's statement dump (a 36,000-row INSERT is long)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return (text.splitlines() or [""])[0][:500]
 
 
-@app.task(name=queues.OCR_FRAMES.name, **TRANSIENT)
-def ocr_frames(media_id: int, frame_ids: list[int]) -> int:
-    return _run_stage(
-        media_id,
-        queues.OCR_FRAMES,
-        lambda: pipeline.ocr_frames(
-            media_id, frame_ids, reader=get_reader(model_name_of(media_id)), queue=queue
-        ),
+@app.task(name=queues.EXTRACT.name, base=StageTask, bind=True)
+def extract_video(self: Task, media_id: int) -> int:
+    return _with_retries(
+        self,
+        lambda: _run_stage(media_id, queues.EXTRACT, lambda: pipeline.extract_video(media_id, queue=queue)),
     )
 
 
-@app.task(name=queues.REPROCESS_ITEM.name, **TRANSIENT)
-def reprocess_item(job_id: int, media_id: int) -> str:
+@app.task(name=queues.OCR_FRAMES.name, base=StageTask, bind=True)
+def ocr_frames(self: Task, media_id: int, frame_ids: list[int]) -> int:
+    def work() -> int:
+        reader = get_reader(model_name_of(media_id))
+        return pipeline.ocr_frames(media_id, frame_ids, reader=reader, queue=queue)
+
+    return _with_retries(self, lambda: _run_stage(media_id, queues.OCR_FRAMES, work))
+
+
+@app.task(name=queues.REPROCESS_ITEM.name, base=StageTask, bind=True)
+def reprocess_item(self: Task, job_id: int, media_id: int) -> str:
     """One media item of a reprocessing job (its failures are recorded on the job item)."""
     from dva_ocr import jobs
 
-    return jobs.run_item(job_id, media_id, reader_for=get_reader)
+    return _with_retries(self, lambda: jobs.run_item(job_id, media_id, reader_for=get_reader))
 
 
-@app.task(name=queues.FINALIZE.name, **TRANSIENT)
-def finalize_video(media_id: int) -> None:
-    pipeline.finalize_video(media_id)
+@app.task(name=queues.FINALIZE.name, base=StageTask, bind=True)
+def finalize_video(self: Task, media_id: int) -> None:
+    _with_retries(self, lambda: pipeline.finalize_video(media_id))
 
 
 @app.task(name=queues.SWEEP.name, autoretry_for=(OperationalError,), max_retries=0)

@@ -116,6 +116,10 @@ class Video(Base):
     max_reuse_s: Mapped[float | None] = mapped_column(Float)
     # who uploaded it (null: the CLI, a watch folder, or a deleted user); members may delete their own
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # what a person should know about how it was read: spans that could not be decoded, which of
+    # several video streams was read (sentences; set by extraction, cleared by a reset)
+    notes: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    video_stream: Mapped[int | None] = mapped_column(Integer)  # which video stream to read (null: the first)
 
     model_version: Mapped[ModelVersion] = relationship()
 

@@ -26,6 +26,20 @@ class MediaInfo:
     codec: str
     format_name: str
     pages: int = 1  # frames of an image item: the pages of a multi-page TIFF
+    stream_index: int | None = None  # the file's stream that is read (ffmpeg ``-map 0:N``); None: images
+    # every video stream of the file, described ("0: h264 1280x720"); the one read is ``video_stream``
+    video_streams: tuple[str, ...] = ()
+    video_stream: int = 0  # which of them is read (0: the first)
+
+    def stream_note(self) -> str | None:
+        """What a person should know when the file has several video streams: which one is read."""
+        if len(self.video_streams) < 2:
+            return None
+        return (
+            f"the file has {len(self.video_streams)} video streams ({'; '.join(self.video_streams)}); "
+            f"video stream {self.video_stream} was read (choose another with the video_stream upload "
+            "field or ingest --video-stream N)"
+        )
 
 
 def _rotation(stream: dict) -> int:
@@ -48,7 +62,9 @@ def _rate(value: str | None) -> float | None:
     return r if r > 0 else None
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: str | Path, video_stream: int | None = None) -> MediaInfo:
+    """What the file is; ``video_stream`` picks which of a file's video streams is read (0, the
+    default, is the first; cover pictures are not counted)."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"file not found: {path}")
@@ -79,7 +95,12 @@ def probe(path: str | Path) -> MediaInfo:
     if not video:
         kinds = sorted({s.get("codec_type", "?") for s in streams}) or ["none"]
         raise MediaError(f"not a video: ffprobe found no video stream (streams: {', '.join(kinds)})")
-    s = video[0]
+    chosen = video_stream or 0
+    if not 0 <= chosen < len(video):
+        raise MediaError(
+            f"the file has {len(video)} video stream(s), numbered from 0; there is no video stream {chosen}"
+        )
+    s = video[chosen]
     width, height = int(s.get("width") or 0), int(s.get("height") or 0)
     if width <= 0 or height <= 0:
         raise MediaError("not a video: the video stream has no picture size (corrupt header?)")
@@ -101,7 +122,18 @@ def probe(path: str | Path) -> MediaInfo:
         rotation=rotation,
         codec=codec,
         format_name=format_name,
+        stream_index=int(s.get("index", 0)),
+        video_streams=tuple(_describe(k, v) for k, v in enumerate(video)),
+        video_stream=chosen,
     )
+
+
+def _describe(number: int, stream: dict) -> str:
+    """A video stream as a person tells it apart: number, codec, size, language or title if tagged."""
+    tags = stream.get("tags", {})
+    label = " ".join(str(tags[k]) for k in ("language", "title") if tags.get(k) and tags[k] != "und")
+    size = f"{stream.get('width', '?')}x{stream.get('height', '?')}"
+    return f"{number}: {stream.get('codec_name', '?')} {size}" + (f" {label}" if label else "")
 
 
 def _float(v: object) -> float | None:

@@ -18,7 +18,7 @@ from dva_ocr.db.tables import Video, VideoStatus
 from dva_ocr.errors import MediaError
 from dva_ocr.media import storage
 from dva_ocr.media.changes import ChangeDetector
-from dva_ocr.media.frames import SampledFrame, expected_frames, sample_frames, write_jpeg
+from dva_ocr.media.frames import DecodeReport, SampledFrame, expected_frames, sample_frames, write_jpeg
 from dva_ocr.media.probe import MediaInfo, probe
 from dva_ocr.pipeline import rows
 from dva_ocr.pipeline.finalize import maybe_finalize
@@ -73,7 +73,10 @@ class FrameSink:
         if not change.unchanged:
             self.ref_index = frame.index
         self.written += 1
-        if sum(1 for r in self.pending if r["bands"] != []) >= self.batch_frames:
+        # a batch of frames to read is full; or many unchanged frames wait (a static hour of video):
+        # written now, so no transaction grows with the length of the video
+        to_read = sum(1 for r in self.pending if r["bands"] != [])
+        if to_read >= self.batch_frames or len(self.pending) >= rows.FRAME_ROWS_PER_STATEMENT:
             self.flush()
 
     def flush(self) -> None:
@@ -88,7 +91,10 @@ class FrameSink:
 
 
 def extract_video(media_id: int, *, queue: WorkQueue) -> int:
-    """Probe, sample frames to JPEG, create frame rows and queue OCR batches. Returns frames written."""
+    """Probe, sample frames to JPEG, create frame rows and queue OCR batches. Returns frames written.
+
+    What went wrong on the way without stopping it (spans ffmpeg could not decode, the choice among
+    several video streams) is written on the item as notes; the rest of the video is read."""
     settings = get_settings()
     with session_scope() as s:
         video = s.get(Video, media_id)
@@ -100,27 +106,39 @@ def extract_video(media_id: int, *, queue: WorkQueue) -> int:
         src = settings.media_root / video.path
         sampling = video_sampling(video)
         max_reuse = settings.max_reuse_s if video.max_reuse_s is None else video.max_reuse_s
+        stream = video.video_stream
     try:
-        info = probe(src)
+        info = probe(src, stream)
     except MediaError as exc:
         rows.fail_media(media_id, str(exc))
         return 0
-    _start(media_id, info, expected_frames(info, sampling))
+    notes = [n for n in (info.stream_note(),) if n]
+    _start(media_id, info, expected_frames(info, sampling), notes)
     sink = FrameSink(media_id, queue, settings.ocr_batch_frames, max_reuse)
+    report = DecodeReport()
     try:
-        for frame in sample_frames(src, info, sampling):
+        for frame in sample_frames(src, info, sampling, report):
             sink.add(frame)
         sink.flush()
     except MediaError as exc:
         rows.fail_media(media_id, str(exc))
         return sink.written
     with session_scope() as s:
-        rows.touch(s, media_id, extracted=True, frames_total=sink.written, frames_extracted=sink.written)
+        rows.touch(
+            s,
+            media_id,
+            extracted=True,
+            frames_total=sink.written,
+            frames_extracted=sink.written,
+            notes=notes + report.notes(),
+        )
+    if report.spans or report.stopped:
+        log.warning("media %s: %s", media_id, " ".join(report.notes()))
     maybe_finalize(media_id, queue)
     return sink.written
 
 
-def _start(media_id: int, info: MediaInfo, frames_total: int | None) -> None:
+def _start(media_id: int, info: MediaInfo, frames_total: int | None, notes: list[str]) -> None:
     with session_scope() as s:
         s.execute(
             update(Video)
@@ -132,6 +150,7 @@ def _start(media_id: int, info: MediaInfo, frames_total: int | None) -> None:
                 duration=info.duration,
                 fps=info.fps,
                 frames_total=frames_total,
+                notes=notes,
                 status=VideoStatus.processing,
                 started_at=func.coalesce(Video.started_at, func.now()),
                 touched_at=func.now(),

@@ -35,9 +35,12 @@ class IngestOptions:
     filters: RegionFilter = RegionFilter()
     model: str | None = None
     owner_id: int | None = None  # the user who uploaded it (members may change only their own)
+    video_stream: int | None = None  # which of a file's video streams to read (0: the first; None: 0)
 
     def sampler(self) -> Sampling:
         """The checked sampling policy (MediaError on bad values)."""
+        if self.video_stream is not None and not 0 <= self.video_stream <= 255:
+            raise MediaError(f"video stream must be a number from 0 (the first), got {self.video_stream}")
         if self.max_reuse_s is not None and self.max_reuse_s < 0:
             raise MediaError(f"max reuse must be 0 (never) or a number of seconds, got {self.max_reuse_s}")
         fps = self.fps or get_settings().sample_fps
@@ -81,6 +84,7 @@ def register_media(session: Session, src: Path, options: IngestOptions | None = 
         model_version_id=mv.id,
         status=VideoStatus.queued,
         owner_id=options.owner_id,
+        video_stream=options.video_stream,
     )
     session.add(video)
     session.flush()
@@ -102,4 +106,5 @@ def reset_media(session: Session, video: Video) -> None:
     video.frames_skipped = video.frames_partial = video.tracks_count = 0
     video.started_at = video.finished_at = None
     video.requeues = 0
+    video.notes = []
     video.touched_at = func.now()

@@ -50,20 +50,29 @@ def count_frames(media_id: int, condition: ColumnElement[bool]) -> ScalarSelect[
     return select(func.count(Frame.id)).where(Frame.video_id == media_id, condition).scalar_subquery()
 
 
+# Rows per INSERT: PostgreSQL takes at most 65,535 bind parameters in one statement (a frame row has
+# 8), and a 10-hour video sampled at 1 fps is 36,000 frames.
+FRAME_ROWS_PER_STATEMENT = 1000
+
+
 def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]]) -> list[tuple[int, Any]]:
     """Write frame rows (again, if a redelivered extraction wrote them before) and the item's frame
-    counters. Returns (frame id, bands) per row."""
-    values = insert(Frame).values(list(rows))
-    stmt = values.on_conflict_do_update(
-        constraint="uq_frames_video_index",
-        set_={
-            "time_s": values.excluded.time_s,
-            "path": values.excluded.path,
-            "ref_index": values.excluded.ref_index,
-            "bands": values.excluded.bands,
-        },
-    ).returning(Frame.id, Frame.bands)
-    written: list[tuple[int, Any]] = [(int(fid), bands) for fid, bands in session.execute(stmt).all()]
+    counters, ``FRAME_ROWS_PER_STATEMENT`` rows per statement. Returns (frame id, bands) per row."""
+    written: list[tuple[int, Any]] = []
+    for start in range(0, len(rows), FRAME_ROWS_PER_STATEMENT):
+        values = insert(Frame).values(list(rows[start : start + FRAME_ROWS_PER_STATEMENT]))
+        stmt = values.on_conflict_do_update(
+            constraint="uq_frames_video_index",
+            set_={
+                "time_s": values.excluded.time_s,
+                "path": values.excluded.path,
+                "ref_index": values.excluded.ref_index,
+                "bands": values.excluded.bands,
+            },
+        ).returning(Frame.id, Frame.bands)
+        written.extend((int(fid), bands) for fid, bands in session.execute(stmt).all())
+    if not rows:
+        return written
     last = rows[-1]["index"] + 1
     touch(
         session,

@@ -9,7 +9,8 @@ between committing an item and queueing it. The sweep queues the stage the item 
 that is queued or running with no task is marked failed (``jobs retry`` runs it again).
 
 The decision is re-checked under a row lock (``touched_at`` unchanged), so two sweeps, or a sweep and
-a worker, cannot both act on one item.
+a worker, cannot both act on one item. ``still_running`` is the same liveness test for one item, which
+a person's retry of an unfinished item must pass (``dva_ocr.media_admin.reset_for_retry``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Job, JobItem, JobStatus, Video, VideoStatus
@@ -55,6 +57,22 @@ def live_work(pending: list[Sent]) -> tuple[set[int], set[tuple[int, int]]]:
         elif sent.task == REPROCESS_ITEM and isinstance(sent.args[0], int) and isinstance(sent.args[1], int):
             items.add((sent.args[0], sent.args[1]))
     return media, items
+
+
+def still_running(
+    session: Session, video: Video, queue: WorkQueue, *, stale_after_s: float | None = None
+) -> str | None:
+    """Why an unfinished item is not stuck (a stage touched it lately, or the broker holds a task for
+    it), or None when it is stuck: nothing is working on it, and it can be run again."""
+    stale_after = get_settings().stuck_after_s if stale_after_s is None else stale_after_s
+    idle_s = (session.execute(select(func.now())).scalar_one() - video.touched_at).total_seconds()
+    if idle_s < stale_after:
+        return (
+            f"a worker wrote to it {idle_s:.0f} s ago (it counts as stuck after {stale_after:.0f} s without)"
+        )
+    if video.id in live_work(queue.pending())[0]:
+        return "a task for it is queued, waiting for a retry or running"
+    return None
 
 
 def sweep_stuck(

@@ -61,6 +61,9 @@ def upload_media(
     min_height: int = Form(0, ge=0, description="drop text lines lower than this (pixels)"),
     roi: list[str] = Form([], description="keep only text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
     ignore: list[str] = Form([], description="drop text inside x0,y0,x1,y1 (relative 0-1); repeatable"),
+    video_stream: int | None = Form(
+        None, ge=0, le=255, description="which of the file's video streams to read (0: the first)"
+    ),
     db: Session = Depends(get_db),
     queue: WorkQueue = Depends(get_queue),
     user: User = Depends(current_user),
@@ -68,6 +71,7 @@ def upload_media(
     settings = request.app.state.settings
     options = IngestOptions(
         owner_id=user.id,
+        video_stream=video_stream,
         sampling=sampling,
         fps=fps,
         scene_threshold=scene_threshold,
@@ -89,7 +93,13 @@ def upload_media(
         options=options,
     )
     video = media_admin.get_media(db, up.registered.media_id)
-    return {"id": video.id, "created": up.registered.created, "media": media_admin.media_json(video)}
+    note = None if up.registered.created else media_admin.known_item_note(video)
+    return {
+        "id": video.id,
+        "created": up.registered.created,
+        "note": note,
+        "media": media_admin.media_json(video),
+    }
 
 
 @protected.get("/media", response_model=schemas.MediaList)

@@ -69,6 +69,10 @@ class MediaItem(BaseModel):
     media_type: str | None = Field(description="video | image; null until probed")
     status: str = Field(description="queued | processing | finalizing | done | failed")
     error: str | None
+    notes: list[str] = Field(
+        description="how it was read: spans that could not be decoded, which of several video streams"
+    )
+    video_stream: int | None = Field(description="the video stream asked for at upload (null: the first)")
     duration: float | None = Field(description="seconds")
     fps: float | None
     width: int | None
@@ -91,6 +95,7 @@ class MediaList(BaseModel):
 class Upload(BaseModel):
     id: int
     created: bool = Field(description="false when the same content was already known")
+    note: str | None = Field(None, description="content already known: that item's state, how to retry it")
     media: MediaItem
 
 

@@ -46,8 +46,9 @@ def submit_file(queue: WorkQueue, path: Path, options: IngestOptions | None = No
 
 
 def retry_media(session: Session, queue: WorkQueue, media_id: int) -> Video:
-    """A failed media item, reset and queued again from the start."""
-    video = media_admin.reset_failed_media(session, media_id)
+    """A failed media item, or an unfinished one nothing is working on (its tasks lost in a restart),
+    reset and queued again from the start; one that is running is refused with the reason."""
+    video = media_admin.reset_for_retry(session, media_id, queue)
     session.commit()
     queue.send(EXTRACT, video.id)
     return video
