@@ -173,3 +173,30 @@ def _flush(prefix: str) -> None:
     keys = list(r.scan_iter(match=f"{prefix}:*"))
     if keys:
         r.delete(*keys)
+
+
+def _raising(sql: str):
+    """A ``reader_for`` whose model load hits a real PostgreSQL error (the error is PostgreSQL's own)."""
+
+    def reader_for(_model: str):
+        raise _error(sql)
+
+    return reader_for
+
+
+def test_a_reprocessing_item_raises_an_outage_for_its_task_to_retry_and_fails_on_the_rest(db):
+    from dva_ocr import jobs
+    from dva_ocr.db.tables import JobItem
+
+    with session_scope() as s:
+        vid = make_video_row(s, "again.mp4").id
+        job_id = jobs.create_job(s, "ppocrv4", media=[vid]).id
+    terminated = _raising("SELECT pg_terminate_backend(pg_backend_pid())")
+    with pytest.raises(Exception, match="terminating connection") as err:
+        jobs.run_item(job_id, vid, reader_for=terminated)
+    assert is_transient(err.value)
+    with session_scope() as s:
+        assert s.get(JobItem, (job_id, vid)).status == "running"  # left to the retry
+    assert jobs.run_item(job_id, vid, reader_for=_raising("SELECT 'x'::int")) == "failed"
+    with session_scope() as s:
+        assert "invalid input syntax" in s.get(JobItem, (job_id, vid)).error
