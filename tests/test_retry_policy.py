@@ -58,6 +58,15 @@ def test_database_errors_are_told_apart_transient_or_for_good(db):
     assert not is_transient(_error("SELECT * FROM no_such_table"))  # 42P01
     assert not is_transient(_error("INSERT INTO model_versions (id, name) VALUES (1, NULL)"))  # 23502
     assert not is_transient(ValueError("not a database error"))
+    # an error raised from one is what its cause is (a custom model looked up while PostgreSQL is down)
+    from dva_ocr.errors import DvaOcrError
+
+    refused = _error("SELECT 1", "postgresql+psycopg://postgres@127.0.0.1:1/x")
+    for cause, transient in ((refused, True), (_error("SELECT 'x'::int"), False)):
+        try:
+            raise DvaOcrError("model 'mine' is looked up in the database, which is unreachable") from cause
+        except DvaOcrError as wrapped:
+            assert is_transient(wrapped) is transient
 
 
 def test_a_lock_held_by_another_session_is_transient(db):

@@ -57,7 +57,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.TimeoutError):  # the connection pool was exhausted for a while
         return True
     if not isinstance(exc, sa_exc.DBAPIError):
-        return False
+        # an error raised from one (``raise DvaOcrError(...) from exc``, as a custom model's lookup
+        # does) is as passing as its cause
+        return exc.__cause__ is not None and is_transient(exc.__cause__)
     if exc.connection_invalidated:
         return True
     code = sqlstate(exc)
