@@ -113,6 +113,8 @@ def test_a_damaged_video_ends_done_with_the_damage_in_its_notes(client, damaged)
     assert item["status"] == "done" and item["error"] is None
     (note,) = item["notes"]
     assert note.startswith("frames between ") and "could not be decoded" in note
+    page = client.get(f"/media/{vid}").text  # the media page says it too
+    assert '<ul class="notes" id="media-notes">' in page and "could not be decoded" in page
     with session_scope() as s:
         times = list(s.scalars(select(Frame.time_s).where(Frame.video_id == vid).order_by(Frame.index)))
     assert times[-1] == 59.0 and item["regions"] > 0

@@ -179,6 +179,7 @@ const DVA = (() => {
             result.className = "result ok";
             result.append(el("a", {href: `/media/${body.id}`, text: body.media.name}),
               document.createTextNode(body.created ? " uploaded, queued for OCR" : " was uploaded before (same content)"));
+            if (body.note) result.append(el("div", {class: "muted", text: body.note}));
           } else {
             li.dataset.state = "failed";
             result.className = "result error";
