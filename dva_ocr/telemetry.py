@@ -65,7 +65,9 @@ OCR_SECONDS = Metric(
 REGIONS_STORED = Metric("dva_regions_stored", "counter", "Text regions written", ("queue", "model"))
 MEDIA_INGESTED = Metric("dva_media_ingested", "counter", "Media items whose ingest finished (status done)")
 MEDIA_FAILED = Metric(
-    "dva_media_failed", "counter", "Times a stage marked a media item failed (the sweep logs its own)"
+    "dva_media_failed",
+    "counter",
+    "Times a media item was marked failed (by a stage, or by the stuck-work sweep)",
 )
 TASKS = Metric(
     "dva_tasks",

@@ -157,3 +157,20 @@ def test_http_durations_are_labelled_by_route_template_static_or_unmatched(clien
     assert count("unmatched", "404") == 1
     routes = set(re.findall(r'dva_http_request_duration_seconds_count\{[^}]*route="([^"]*)"', text))
     assert not any(re.search(r"424242|31337|app\.css", r) for r in routes), routes  # no raw paths
+
+
+def test_an_item_the_sweep_fails_is_counted_as_failed(recording, client):
+    from factories import make_video_row
+    from sqlalchemy import text
+
+    from dva_ocr.pipeline.sweep import sweep_stuck
+
+    with session_scope() as s:
+        stuck = make_video_row(s, "lost.mp4", status="queued").id
+        s.execute(
+            text("UPDATE videos SET touched_at = now() - interval '1 hour' WHERE id = :id"), {"id": stuck}
+        )
+    assert samples(client.get("/metrics").text).get("dva_media_failed_total", 0) == 0
+    actions = sweep_stuck(RecordingQueue(), stale_after_s=60, max_requeues=0)
+    assert [(a.media_id, a.action) for a in actions] == [(stuck, "failed")]
+    assert samples(client.get("/metrics").text)["dva_media_failed_total"] == 1

@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dva_ocr import telemetry
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Job, JobItem, JobStatus, Video, VideoStatus
 from dva_ocr.pipeline import rows
@@ -111,6 +112,8 @@ def sweep_stuck(
             actions.append(_fail_item(job_id, media_id, status))
     for a in actions:
         log.warning("sweep: %s %s (job %s) %s: %s", a.kind, a.media_id, a.job_id, a.action, a.message)
+        if a.kind == "media" and a.action == "failed":  # committed: count it as a stage's failure is
+            telemetry.count(telemetry.MEDIA_FAILED)
     return actions
 
 
