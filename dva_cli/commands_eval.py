@@ -46,8 +46,8 @@ def _positive(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dva_ocr.engines import load_engine
     from dva_ocr.evaluation import evaluate_dataset, load_dataset
-    from dva_ocr.model_registry import load_engine
     from dva_ocr.settings import get_settings
 
     s = get_settings()

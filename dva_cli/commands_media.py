@@ -9,15 +9,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from dva_ocr.db.session import session_scope
-from dva_ocr.db.tables import Video, VideoStatus
-
 if TYPE_CHECKING:
+    from dva_ocr.db.tables import Video
     from dva_ocr.pipeline import IngestOptions
 
-TERMINAL = (VideoStatus.done, VideoStatus.failed)
+TERMINAL = ("done", "failed")  # VideoStatus values (a StrEnum): the module imports no database code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -136,6 +132,8 @@ def ingest_options(args: argparse.Namespace) -> IngestOptions:
 
 
 def ingest(args: argparse.Namespace) -> int:
+    from dva_ocr.db.session import session_scope
+    from dva_ocr.db.tables import Video
     from dva_ocr.work.submit import submit_file
     from workers.queue import default_queue
 
@@ -154,7 +152,7 @@ def ingest(args: argparse.Namespace) -> int:
         for path, vid in items:
             v = s.get(Video, vid)
             assert v is not None
-            failed += v.status == VideoStatus.failed
+            failed += v.status == "failed"
             if args.json:
                 print(
                     json.dumps(
@@ -177,6 +175,8 @@ def ingest(args: argparse.Namespace) -> int:
 
 def _known(media_id: int) -> str:
     """The state of an item whose content was ingested before, and how to retry it."""
+    from dva_ocr.db.session import session_scope
+    from dva_ocr.db.tables import Video
     from dva_ocr.media_admin import known_item_note
 
     with session_scope() as s:
@@ -186,6 +186,7 @@ def _known(media_id: int) -> str:
 
 def retry(args: argparse.Namespace) -> int:
     """Run failed or stuck media items again from the start (a running one is refused, with why)."""
+    from dva_ocr.db.session import session_scope
     from dva_ocr.errors import DvaOcrError
     from dva_ocr.work.submit import retry_media
     from workers.queue import default_queue
@@ -203,9 +204,9 @@ def retry(args: argparse.Namespace) -> int:
 
 
 def _summary(path: Path, v: Video) -> str:
-    if v.status == VideoStatus.failed:
+    if v.status == "failed":
         return f"media {v.id} {path}: FAILED: {v.error}"
-    if v.status != VideoStatus.done:
+    if v.status != "done":
         return f"media {v.id} {path}: {v.status} (queued; run with --wait to follow it)"
     took = (v.finished_at - v.started_at).total_seconds() if v.finished_at and v.started_at else float("nan")
     return (
@@ -216,6 +217,11 @@ def _summary(path: Path, v: Video) -> str:
 
 
 def _wait(video_ids: list[int], *, quiet: bool, poll: float = 0.5) -> None:
+    from sqlalchemy import select
+
+    from dva_ocr.db.session import session_scope
+    from dva_ocr.db.tables import Video
+
     tty = sys.stderr.isatty()
     last_line, last_print = "", 0.0
     while True:
@@ -246,6 +252,7 @@ def _wait(video_ids: list[int], *, quiet: bool, poll: float = 0.5) -> None:
 
 
 def search(args: argparse.Namespace) -> int:
+    from dva_ocr.db.session import session_scope
     from dva_ocr.search import search as run_search
 
     with session_scope() as s:

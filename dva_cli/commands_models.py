@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from dva_ocr.db.session import session_scope
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="the model registry: list, show, activate, add")
@@ -75,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def models_list(args: argparse.Namespace) -> int:
     from dva_ocr import model_registry as reg
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         default = reg.default_model_name(s)
@@ -97,6 +96,7 @@ def models_list(args: argparse.Namespace) -> int:
 
 def models_show(args: argparse.Namespace) -> int:
     from dva_ocr import model_registry as reg
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         mv = reg.get_or_create_model_version(s, args.name)
@@ -108,6 +108,7 @@ def models_show(args: argparse.Namespace) -> int:
 
 def models_activate(args: argparse.Namespace) -> int:
     from dva_ocr import model_registry as reg
+    from dva_ocr.db.session import session_scope
     from dva_ocr.settings import get_settings
 
     with session_scope() as s:
@@ -121,6 +122,7 @@ def models_activate(args: argparse.Namespace) -> int:
 
 def models_add(args: argparse.Namespace) -> int:
     from dva_ocr import model_registry as reg
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         mv = reg.add_model(
@@ -145,6 +147,7 @@ def models_add(args: argparse.Namespace) -> int:
 
 def reprocess(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
     from dva_ocr.work.submit import submit_job
     from workers.queue import default_queue
 
@@ -162,6 +165,7 @@ def reprocess(args: argparse.Namespace) -> int:
 
 def _print_job(job_id: int, *, as_json: bool) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         out = jobs.job_json(s, jobs.get_job(s, job_id))
@@ -185,6 +189,7 @@ def _line(j: dict) -> str:
 
 def _follow(job_id: int, *, quiet: bool, poll: float = 0.5) -> None:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     tty = sys.stderr.isatty()
     last = ""
@@ -209,6 +214,7 @@ def _follow(job_id: int, *, quiet: bool, poll: float = 0.5) -> None:
 
 def jobs_list(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         rows = [jobs.job_json(s, j) for j in jobs.list_jobs(s)]
@@ -227,6 +233,7 @@ def jobs_show(args: argparse.Namespace) -> int:
 
 def jobs_cancel(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         jobs.cancel_job(s, args.job_id)
@@ -234,6 +241,7 @@ def jobs_cancel(args: argparse.Namespace) -> int:
 
 
 def jobs_retry(args: argparse.Namespace) -> int:
+    from dva_ocr.db.session import session_scope
     from dva_ocr.work.submit import retry_job
     from workers.queue import default_queue
 
@@ -246,6 +254,7 @@ def jobs_retry(args: argparse.Namespace) -> int:
 
 def jobs_compare(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         rows = jobs.compare(s, args.job_id)
@@ -273,6 +282,7 @@ def jobs_compare(args: argparse.Namespace) -> int:
 
 def jobs_promote(args: argparse.Namespace) -> int:
     from dva_ocr import jobs
+    from dva_ocr.db.session import session_scope
 
     with session_scope() as s:
         n = jobs.promote(s, args.job_id)

@@ -124,7 +124,7 @@ class PageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from dva_ocr.model_registry import load_engine
+    from dva_ocr.engines import load_engine
     from dva_ocr.settings import get_settings
 
     if args.rec_only and args.draw:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_reuse_s: float = Field(
         default=30.0, ge=0, description="a whole frame is read at least this often (seconds); 0: never"
     )
+    model_cache_dir: Path | None = Field(
+        default=Path("~/.cache/dva-ocr/onnx"),
+        description="onnxruntime's optimised models are cached here (CPU); empty: no cache",
+    )
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
     # 10 waits of 1, 2, 4 ... 120 s, jittered within their upper half: 4 to 8 minutes in all, so a
     # PostgreSQL or Redis restart of a minute or two is outlasted (workers/tasks.py)
@@ -79,6 +83,11 @@ class Settings(BaseSettings):
     )
     secret_key: str = DEV_SECRET
     environment: str = Field(default="development", pattern="^(development|test|production)$")
+
+    @field_validator("model_cache_dir", mode="before")
+    @classmethod
+    def _no_cache(cls, v: object) -> object:
+        return None if v == "" else v
 
     @field_validator("database_url")
     @classmethod

@@ -28,9 +28,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import redis
+if TYPE_CHECKING:  # imported where a store is made: `./manage.py ocr` loads this module, never Redis
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisStore:
+        import redis
+
         return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2), prefix)
 
     def add(self, metric: Metric, value: float, labels: Mapping[str, object]) -> None:
@@ -140,6 +143,8 @@ class RedisStore:
         self._run(record)
 
     def _run(self, record: Callable[[Any], object]) -> None:
+        import redis
+
         try:
             pipe = self.client.pipeline(transaction=False)
             record(pipe)

@@ -574,7 +574,7 @@ def test_eval_bag_of_words_sums_the_images(sets):
 
 @pytest.fixture(scope="module")
 def engine():
-    from dva_ocr.model_registry import load_engine
+    from dva_ocr.engines import load_engine
 
     return load_engine("ppocrv4")
 

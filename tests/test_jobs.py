@@ -15,6 +15,7 @@ from dva_ocr import jobs
 from dva_ocr import model_registry as reg
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import FrameOcr, Region, TextTrack, Video
+from dva_ocr.engines import load_engine, model_files
 from dva_ocr.errors import DvaOcrError
 from dva_ocr.ocr.spec import DET_FILE, REC_FILE, model_dir
 from dva_ocr.pipeline import register_media
@@ -34,7 +35,7 @@ def engines():
 
     def reader_for(name: str):
         if name not in cache:
-            cache[name] = reg.load_engine(name)
+            cache[name] = load_engine(name)
         return cache[name]
 
     return reader_for
@@ -94,10 +95,10 @@ def test_models_add_list_activate(db, tmp_path, copy_model):
     # a changed file is caught before it is used
     with session_scope() as s:
         mv = reg.get_or_create_model_version(s, copy_model)
-        path = reg.model_files(mv.files)["rec"]
+        path = model_files(mv.files)["rec"]
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(DvaOcrError, match="does not match the registered sha256"):
-        reg.load_engine(copy_model)
+        load_engine(copy_model)
 
 
 def test_reprocess_keeps_old_results_compares_promotes_and_reruns_change_nothing(

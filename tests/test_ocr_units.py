@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +281,81 @@ def test_short_latin_lines_need_a_confident_reading_numbers_and_cjk_do_not():
     assert not short_junk("ll", 0.97)  # read confidently
     assert not short_junk("4", 0.71) and not short_junk("12", 0.8)  # a number on a sign
     assert not short_junk("東", 0.8) and not short_junk("Exit", 0.71)  # CJK, and longer words
+
+
+def test_unclip_geometry_matches_shapely_without_importing_it():
+    """The detector's unclip distance uses area / perimeter of the box: computed with numpy (the OCR
+    path no longer imports shapely), equal to shapely's on random quads, self-intersecting ones too."""
+    import numpy as np
+    from shapely.geometry import Polygon
+
+    from dva_ocr.ocr.detection import _area_and_perimeter
+
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        box = (rng.random((4, 2)) * 800).astype(np.float32)
+        area, length = _area_and_perimeter(box)
+        poly = Polygon(box)
+        assert area == pytest.approx(poly.area, rel=1e-9, abs=1e-9)
+        assert length == pytest.approx(poly.length, rel=1e-9)
+
+
+def test_the_ocr_command_imports_no_database_broker_web_or_training_code(tmp_path):
+    """`./manage.py ocr IMAGE` with a bundled model: start-up time is import time (issue 13)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (320, 96), "white")
+    ImageDraw.Draw(img).text((16, 40), "Harbour 42", fill="black")
+    img.save(tmp_path / "one.png")
+    heavy = (
+        "sqlalchemy", "psycopg", "redis", "celery", "kombu", "fastapi", "starlette", "alembic",
+        "prometheus_client", "torch", "shapely", "rapidocr_onnxruntime", "yaml",
+    )  # fmt: skip
+    code = (
+        "import sys, io, contextlib; from dva_cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    rc = main(['ocr', {str(tmp_path / 'one.png')!r}, '--json'])\n"
+        f"print(rc, 'Harbour' in out.getvalue(), *[m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert out.stdout.split() == ["0", "True"], out.stdout
+
+
+@pytest.mark.integration
+def test_optimised_models_are_cached_on_disk_and_give_the_same_outputs(tmp_path, monkeypatch):
+    from dva_ocr.ocr.runtime import OrtSession
+    from dva_ocr.ocr.spec import V4
+    from dva_ocr.settings import get_settings
+
+    model = V4.directory() / V4.files["rec"]
+    x = np.random.default_rng(3).random((1, 3, 48, 160)).astype(np.float32)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    try:
+        first = OrtSession(model)
+        assert not first.optimised_from_cache
+        (written,) = (tmp_path / "cache").iterdir()
+        assert written.name.startswith(model.stem) and written.suffix == ".onnx"
+        second = OrtSession(model)
+        assert second.optimised_from_cache
+        assert second.metadata == first.metadata  # the recogniser's dictionary travels with it
+        np.testing.assert_array_equal(
+            second.run({second.input_name: x})[0], first.run({first.input_name: x})[0]
+        )
+        # a folder that cannot be written: no cache, the session still works
+        (tmp_path / "ro").write_text("a file, not a folder")
+        monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "ro" / "cache"))
+        get_settings.cache_clear()
+        plain = OrtSession(model)
+        assert not plain.optimised_from_cache and plain.run({plain.input_name: x})[0].shape == (1, 20, 6625)
+        monkeypatch.setenv("MODEL_CACHE_DIR", "")  # off
+        get_settings.cache_clear()
+        assert get_settings().model_cache_dir is None and not OrtSession(model).optimised_from_cache
+    finally:
+        get_settings.cache_clear()

@@ -22,6 +22,7 @@ from dva_ocr import jobs
 from dva_ocr import model_registry as reg
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import ModelVersion, TextTrack, Video
+from dva_ocr.engines import load_engine, model_files
 from dva_ocr.errors import DvaOcrError
 from dva_ocr.ocr import OcrEngine
 from dva_ocr.ocr.distance import edit_distance
@@ -96,7 +97,7 @@ def _cjk_font(lang: str, sample: str) -> Path | None:
 
 @pytest.fixture(scope="module")
 def v5() -> OcrEngine:
-    engine = reg.load_engine("ppocrv5")  # bundled: no database needed
+    engine = load_engine("ppocrv5")  # bundled: no database needed
     assert engine.model_spec.name == "ppocrv5"
     return engine
 
@@ -228,7 +229,7 @@ def test_ingest_and_reprocess_with_ppocrv5(db, tmp_path, v5):
     def reader_for(name: str | None):
         name = name or "ppocrv4"
         if name not in engines:
-            engines[name] = reg.load_engine(name)
+            engines[name] = load_engine(name)
         return engines[name]
 
     captions = [Caption("Harbour lights festival", 0, 2), Caption("Platform nine departures", 3, 5, y=500)]
@@ -281,7 +282,7 @@ def test_models_add_with_a_dictionary_file(db, tmp_path):
     assert set(files) == {"det", "rec", "dict"}  # behind the bundled PP-OCRv4 detector
     assert files["dict"]["sha256"] == V5.sha256["dict"] and files["dict"]["path"].endswith(".txt")
     assert files["rec"]["sha256"] == V5.sha256["rec"] and "path" not in files["det"]
-    engine = reg.load_engine("v5-rec")
+    engine = load_engine("v5-rec")
     assert len(engine.recognizer.charset) == 18_385
     line = engine.read_lines([_line_image("Summer sale up to 50 percent off", FONT_DIR / "DejaVuSans.ttf")])[
         0
@@ -289,9 +290,9 @@ def test_models_add_with_a_dictionary_file(db, tmp_path):
     assert line.text == "Summer sale up to 50 percent off"
     # the stored dictionary is checked like the model files
     with session_scope() as s:
-        stored = reg.model_files(reg.get_or_create_model_version(s, "v5-rec").files)["dict"]
+        stored = model_files(reg.get_or_create_model_version(s, "v5-rec").files)["dict"]
     stored.write_text(stored.read_text(encoding="utf-8") + "x\n", encoding="utf-8")
     with pytest.raises(DvaOcrError, match="does not match the registered sha256"):
-        reg.load_engine("v5-rec")
+        load_engine("v5-rec")
     with session_scope() as s, pytest.raises(DvaOcrError, match="already exists"):
         reg.add_model(s, "ppocrv5", rec=rec, dictionary=chars)  # bundled names are taken

@@ -102,7 +102,7 @@ def _with_retries(task: Task, work: Callable[[], T]) -> T:
 def get_reader(model: str | None = None) -> Reader:
     """The OCR engine of a model version (default: OCR_MODEL or the bundled one), loaded once per
     worker process and kept (the few most recently used)."""
-    from dva_ocr.model_registry import load_engine
+    from dva_ocr.engines import load_engine
 
     s = get_settings()
     # the engine keeps lines down to the floor; each item's filters decide (default MIN_LINE_CONFIDENCE)

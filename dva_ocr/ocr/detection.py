@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pyclipper
-from shapely.geometry import Polygon
 
 from dva_ocr.ocr.runtime import Session
 from dva_ocr.ocr.spec import DetParams
@@ -87,13 +86,22 @@ def _box_score(prob: np.ndarray, box: np.ndarray) -> float:
     return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
 
 
+def _area_and_perimeter(box: np.ndarray) -> tuple[float, float]:
+    """Of a closed polygon given by its corners (shoelace formula; what shapely's Polygon gives, without
+    importing shapely on the OCR path)."""
+    pts = np.asarray(box, np.float64).reshape(-1, 2)
+    nxt = np.roll(pts, -1, axis=0)
+    area = abs(float(np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))) / 2.0
+    return area, float(np.sum(np.hypot(*(nxt - pts).T)))
+
+
 def _unclip(box: np.ndarray, ratio: float) -> np.ndarray | None:
-    poly = Polygon(box)
-    if poly.length == 0:
+    area, length = _area_and_perimeter(box)
+    if length == 0:
         return None
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(box.round().astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    out = offset.Execute(poly.area * ratio / poly.length)
+    out = offset.Execute(area * ratio / length)
     if len(out) != 1:
         return None
     return np.asarray(out[0], np.float32).reshape(-1, 1, 2)
