@@ -58,6 +58,29 @@ def test_ocr_reports_unreadable_files_and_goes_on(tmp_path):
     assert [r["text"] for r in lines[1]["regions"]] == ["Harbour lights"]
 
 
+def test_a_folder_read_by_two_processes_gives_the_same_lines_in_the_same_order(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    lines = ["Harbour lights", "Invoice 48213", "Platform nine", "Exit 14 next right", "Sukehiro Tanaka"]
+    for i in range(9):
+        image, _ = render_lines([lines[i % len(lines)], f"Gate {i + 10}"], size=(640, 240), seed=i)
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+    (folder / "08.png").write_bytes(b"\x89PNG truncated")  # unreadable, in the middle of the order
+    one = run_cli("ocr", str(folder), "--json", "--jobs", "1")
+    two = run_cli("ocr", str(folder), "--json", "--jobs", "2", "--draw", str(tmp_path / "drawn"))
+    assert one.returncode == two.returncode == 1  # the broken file
+    first = [json.loads(line) for line in one.stdout.splitlines()]
+    second = [json.loads(line) for line in two.stdout.splitlines()]
+    assert [d["image"] for d in second] == [d["image"] for d in first] == sorted(d["image"] for d in first)
+    assert [[r["text"] for r in d["regions"]] for d in second] == [
+        [r["text"] for r in d["regions"]] for d in first
+    ]
+    assert "error" in second[8] and all(d["elapsed_ms"] > 0 for d in second if "error" not in d)
+    assert [r["text"] for r in second[3]["regions"]] == ["Exit 14 next right", "Gate 13"]
+    assert two.stderr.strip().splitlines()[-1] == one.stderr.strip().splitlines()[-1]  # the same tally
+    assert len(list((tmp_path / "drawn").iterdir())) == 8
+
+
 def test_rec_only_reads_each_image_as_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")  # the bundled model needs none
     lines = ["Invoice number 48213", "Platform 4", "coffee", "Thank you for watching", "EXIT"]
