@@ -23,11 +23,12 @@ test-fast: venv
 bench: setup
 	mkdir -p $(BUILD)/bench
 	$(PY) bench/bench_ocr.py --out $(BUILD)/bench/ocr.json
+	$(PY) bench/bench_peers.py --out $(BUILD)/bench/peers.json
 	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
 	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
 	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json
 	$(PY) bench/bench_api_load.py --out $(BUILD)/bench/api_load.json
-	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
+	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/peers.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
 
 lint: venv
 	$(VENV)/bin/ruff check .
