@@ -19,6 +19,7 @@ detection (``crops``: ours ``OcrEngine.read_lines`` like ``manage.py ocr --rec-o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -37,7 +38,7 @@ import textgen  # noqa: E402
 from dva_ocr.evaluation.metrics import word_bag  # noqa: E402
 from dva_ocr.filters import MIN_LINE_CONFIDENCE  # noqa: E402  (what ingested items keep by default)
 from dva_ocr.ocr import OcrEngine  # noqa: E402
-from dva_ocr.ocr.spec import DetParams, RecParams  # noqa: E402
+from dva_ocr.ocr.spec import MODEL_NAME, DetParams, RecParams, bundled_model  # noqa: E402
 
 CROP_CHUNK = 50  # crops per read_lines call, and per turn of the alternating order
 
@@ -112,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             use_angle_cls=args.angle_cls,
             det_params=DetParams(max_side=args.det_max_side, batch_size=args.det_batch),
-            rec_params=RecParams(batch_size=args.rec_batch, min_width=args.rec_min_width),
+            rec_params=dataclasses.replace(
+                bundled_model(MODEL_NAME).rec, batch_size=args.rec_batch, min_width=args.rec_min_width
+            ),
         )
         rapid = None if args.no_rapidocr else RapidOCR()
         ours(paths[0])  # warm-up: first runs allocate and pick kernels

@@ -104,7 +104,7 @@ def test_mixed_sizes_paths_and_pil(engine, sentence_images, tmp_path):
 
 def test_read_lines_reads_detected_crops_as_the_engine_does(engine, sentence_images, sentence_results):
     """``read_lines`` on the crops of the regions ``batch`` found gives those regions' texts: both go
-    through the same recognition path (``engine.lines``)."""
+    through the same recognition code (``LineReader``; isolated crops only padded to at least 320 px)."""
     from dva_ocr.ocr.crops import crop_quad
 
     img, _ = sentence_images[0]
@@ -114,6 +114,23 @@ def test_read_lines_reads_detected_crops_as_the_engine_does(engine, sentence_ima
     readings = engine.read_lines(crops)
     assert [(r.text, r.raw_text) for r in readings] == [(r.text, r.raw_text) for r in regions]
     assert [r.confidence for r in readings] == pytest.approx([r.confidence for r in regions], abs=2e-3)
+
+
+def test_isolated_line_images_are_padded_to_the_training_width_detected_crops_are_not(engine):
+    """PP-OCR recognisers were trained on 48 x 320 words: ``read_lines`` pads a narrow image to 320 px
+    (RecParams.crop_min_width), the pipeline pads detector crops only to their own width, and the two
+    share one session; a custom recogniser keeps its own minimum."""
+    from dva_ocr.ocr.spec import RecParams
+
+    assert engine.crop_lines.recognizer.params.min_width == 320
+    assert engine.recognizer.params.min_width == 32
+    assert engine.crop_lines.recognizer.session is engine.recognizer.session
+    assert RecParams().crop_min_width == 32
+    word, _ = render_lines(["Lufthansa"], size=(180, 40), seed=5, font_sizes=(24, 24))
+    [reading] = engine.read_lines([word])
+    bgr = np.ascontiguousarray(word[:, :, ::-1])
+    [padded] = engine.crop_lines.recognizer.recognise([bgr])
+    assert reading.raw_text == padded.text
 
 
 def test_read_lines_turns_upside_down_crops_with_the_angle_classifier(engine):

@@ -6,6 +6,8 @@ The recognition half (classifier, recogniser, word spaces) is a :class:`~dva_ocr
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +204,12 @@ class OcrEngine:
         self.recognizer = TextRecognizer(make(files["rec"]), rec_p, dictionary=files.get("dict"))
         self.classifier = AngleClassifier(make(self.model_spec.file("cls").path), cls_p) if cls_p else None
         self.lines = LineReader(self.recognizer, self.classifier, word_spacing=word_spacing)
+        # read_lines: isolated line images, padded to RecParams.crop_min_width (the same session)
+        crop_rec = copy.copy(self.recognizer)
+        crop_rec.params = dataclasses.replace(
+            self.recognizer.params, min_width=max(self.recognizer.params.min_width, rec_p.crop_min_width)
+        )
+        self.crop_lines = LineReader(crop_rec, self.classifier, word_spacing=word_spacing)
 
     @property
     def word_spacing(self) -> bool:
@@ -228,7 +236,7 @@ class OcrEngine:
         items = [load_image(im) if isinstance(im, np.ndarray) else _check_type(im) for im in images]
         out: list[LineReading] = []
         for start in range(0, len(items), LINE_CHUNK):
-            out.extend(self.lines.read([load_image(im) for im in items[start : start + LINE_CHUNK]]))
+            out.extend(self.crop_lines.read([load_image(im) for im in items[start : start + LINE_CHUNK]]))
         return out
 
     def _run(self, rgb_images: Sequence[np.ndarray]) -> list[list[OcrRegion]]:
