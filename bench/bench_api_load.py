@@ -56,7 +56,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 SEED = 20261212
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/dva_bench_api"
+BENCH_DB = "dva_bench_api"
+DEFAULT_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
 SEARCH_KINDS = ("common", "rare", "and", "phrase", "or", "typo", "compact", "folded", "code", "filter_media")
 QUERIES_PER_KIND = 3
 MIX = (("search", 50), ("media_list", 20), ("media_page", 30))
@@ -71,19 +72,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _default_url() -> str:
-    env = os.environ.get("DATABASE_URL")
-    if not env:
-        return DEFAULT_URL
-    from dva_ocr.settings import get_settings
-
-    return (
-        make_url(get_settings().database_url)
-        .set(database="dva_bench_api")
-        .render_as_string(hide_password=False)
-    )
 
 
 # --- the data ------------------------------------------------------------------------------------
@@ -344,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if not counts or min(counts) < 1 or args.seconds <= 0:
         ap.error("--clients needs counts of 1 or more and --seconds a positive number")
 
-    url = args.database_url or _default_url()
+    url = args.database_url or bench_search.bench_database_url(BENCH_DB)
     load_before = [round(x, 2) for x in os.getloadavg()]
     log(f"building {make_url(url).database}: {args.regions} regions")
     queries, media, data = build_database(url, args.regions)

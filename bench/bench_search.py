@@ -1123,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dva_ocr.db.migrate import drop_database, ensure_database, upgrade
 
-    url = args.database_url or _default_url()
+    url = args.database_url or bench_database_url()
     # one run per bench database on this machine: a second one would truncate the first's load
     lock = open(Path(tempfile.gettempdir()) / f"dva_bench_search.{make_url(url).database}.lock", "w")  # noqa: SIM115
     try:
@@ -1262,18 +1262,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _default_url() -> str:
-    """The bench database on DATABASE_URL's server (its user, password, host and port)."""
-    env = os.environ.get("DATABASE_URL")
-    if not env:
-        return DEFAULT_URL
+def bench_database_url(name: str = "dva_bench_search") -> str:
+    """The bench database ``name`` on DATABASE_URL's server (its user, password, host and port)."""
+    if not os.environ.get("DATABASE_URL"):
+        return make_url(DEFAULT_URL).set(database=name).render_as_string(hide_password=False)
     from dva_ocr.settings import get_settings
 
-    return (
-        make_url(get_settings().database_url)
-        .set(database="dva_bench_search")
-        .render_as_string(hide_password=False)
-    )
+    return make_url(get_settings().database_url).set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from mediagen import Caption, make_corrupt, make_video
+from servers import worker
 from test_metrics import samples
 
 from dva_ocr.db.session import session_scope
@@ -271,46 +272,33 @@ def test_retried_and_failed_runs_are_counted_and_keep_the_request_id(service_env
         "TASK_RETRY_JITTER": "0",
     }
     r = redis.Redis.from_url(service_env["BROKER_URL"])
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", "qextract", "--concurrency", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=env,
-        )
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        token = logs.bind(request_id="retry-me-1")
-        try:
-            CeleryQueue(make_app(prefix)).send(EXTRACT, 999)
-        finally:
-            logs.reset(token)
+        with worker(log, "qextract", env, timeout=60):
+            deadline = time.monotonic() + 60
+            token = logs.bind(request_id="retry-me-1")
+            try:
+                CeleryQueue(make_app(prefix)).send(EXTRACT, 999)
+            finally:
+                logs.reset(token)
 
-        def outcomes() -> dict[str, float]:
-            stored = telemetry.read(r, prefix)[telemetry.TASKS]
-            return {s.labels[2]: s.value for s in stored if s.labels[0] == "dva_ocr.extract_video"}
+            def outcomes() -> dict[str, float]:
+                stored = telemetry.read(r, prefix)[telemetry.TASKS]
+                return {s.labels[2]: s.value for s in stored if s.labels[0] == "dva_ocr.extract_video"}
 
-        while outcomes().get("failed", 0) < 1:
-            assert time.monotonic() < deadline + 30, log.read_text()
-            time.sleep(0.2)
-        assert outcomes() == {"retried": 1.0, "failed": 1.0}
-        (durations,) = telemetry.read(r, prefix)[telemetry.TASK_DURATION]
-        assert durations.labels == ("dva_ocr.extract_video", "qextract") and durations.count == 2
-        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        runs = {x["task_id"] for x in lines if x.get("request_id") == "retry-me-1"}
-        assert len(runs) == 1  # a retry is the same task id, and it kept the request id
-        assert any("Retry in" in x["message"] and x.get("media_id") == 999 for x in lines)
-        assert any("raised unexpected" in x["message"] and x.get("request_id") == "retry-me-1" for x in lines)
+            while outcomes().get("failed", 0) < 1:
+                assert time.monotonic() < deadline + 30, log.read_text()
+                time.sleep(0.2)
+            assert outcomes() == {"retried": 1.0, "failed": 1.0}
+            (durations,) = telemetry.read(r, prefix)[telemetry.TASK_DURATION]
+            assert durations.labels == ("dva_ocr.extract_video", "qextract") and durations.count == 2
+            lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+            runs = {x["task_id"] for x in lines if x.get("request_id") == "retry-me-1"}
+            assert len(runs) == 1  # a retry is the same task id, and it kept the request id
+            assert any("Retry in" in x["message"] and x.get("media_id") == 999 for x in lines)
+            assert any(
+                "raised unexpected" in x["message"] and x.get("request_id") == "retry-me-1" for x in lines
+            )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         keys = list(r.scan_iter(match=f"{prefix}:*"))
         if keys:
             r.delete(*keys)

@@ -4,8 +4,6 @@ sweep queues again (or fails) unfinished items that no task is queued or running
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 from factories import frame_row, make_video_row
 from mediagen import Caption, make_video
+from servers import worker
 from sqlalchemy import create_engine, text, update
 
 from dva_ocr.db.session import session_scope
@@ -154,26 +153,8 @@ def _worker(tmp_path: Path, prefix: str, queue: str = "qextract", **env: str) ->
         "SWEEP_INTERVAL_S": "0",
     }
     full |= env
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue, "--concurrency", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=full,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.2)
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with worker(log, queue, full, timeout=60) as started:
+        yield started
 
 
 def _wait_for(predicate, what: str, log: Path, timeout: float = 60) -> None:

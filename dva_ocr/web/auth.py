@@ -13,7 +13,6 @@ so a new route that declares nothing fails. Cookie-authenticated writes need the
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from dva_ocr.errors import Forbidden
 from dva_ocr.sessions import user_for_session
 from dva_ocr.settings import Settings
 from dva_ocr.users import user_for_token
+from dva_ocr.web.guards import send_json
 
 PUBLIC_PATHS = {"/login", "/api/health"}
 PUBLIC_PREFIXES = ("/static/",)
@@ -133,14 +133,14 @@ class AuthenticateFirst:
             await self.app(scope, receive, send)
             return
         if auth.retry_after is not None:
-            await _json(
+            await send_json(
                 send,
                 429,
                 {"error": f"too many wrong tokens; try again in {auth.retry_after} s"},
                 [(b"retry-after", str(auth.retry_after).encode())],
             )
         elif scope["path"].startswith(API_PREFIXES) or token is not None:
-            await _json(
+            await send_json(
                 send, 401, {"error": "authentication required: log in, or send 'Authorization: Bearer TOKEN'"}
             )
         else:
@@ -155,21 +155,6 @@ class AuthenticateFirst:
                 }
             )
             await send({"type": "http.response.body", "body": b""})
-
-
-async def _json(
-    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-            + (headers or []),
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
 
 
 def _authenticated(request: Request, db: Session = Depends(get_db)) -> User | None:

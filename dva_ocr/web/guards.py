@@ -81,18 +81,7 @@ class RefuseNul:
         if scope["type"] == "http" and (
             "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower()
         ):
-            body = json.dumps({"error": "invalid request: a NUL byte (%00) is not allowed"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, 400, {"error": "invalid request: a NUL byte (%00) is not allowed"})
             return
         await self.app(scope, receive, send)
 
@@ -149,20 +138,19 @@ class LimitBody:
             await self._refuse(send, said)
 
     async def _refuse(self, send: Send, said: str) -> None:
-        body = json.dumps({"error": f"the request body is larger than {said}"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        error = {"error": f"the request body is larger than {said}"}
+        await send_json(send, 413, error, [(b"connection", b"close")])
 
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A whole JSON answer from ASGI middleware (which has no Response objects at hand)."""
+    data = json.dumps(body).encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + (headers or [])})
+    await send({"type": "http.response.body", "body": data})
