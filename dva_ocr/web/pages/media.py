@@ -1,4 +1,4 @@
-"""Media list, upload and the media page: shells whose scripts read the REST API for live state."""
+"""The media page: a shell whose script (static/media.js) reads the REST API for live state."""
 
 from __future__ import annotations
 
@@ -16,18 +16,6 @@ from dva_ocr.web.pages.common import not_found, page_router, render
 from dva_ocr.web.params import Id
 
 router = page_router()
-
-
-@router.get("/", response_class=HTMLResponse)
-def media_list(request: Request) -> HTMLResponse:
-    return render(request, "media_list.html", active="media")
-
-
-@router.get("/upload", response_class=HTMLResponse)
-def upload(request: Request) -> HTMLResponse:
-    return render(
-        request, "upload.html", active="upload", max_bytes=request.app.state.settings.upload_max_bytes
-    )
 
 
 def _is_image(v: Video) -> bool:
