@@ -2,19 +2,26 @@
 
 Policies (``Sampling``): ``fixed`` takes frame k at k / fps seconds; ``keyframes`` takes the
 stream's I-frames and ``scene`` the frames whose ffmpeg scene score exceeds a threshold, both with a
-floor (a frame at least every ``max_gap_s`` seconds, so static text is still seen). For the last
+floor (a frame at least every ``max_gap_s`` seconds, so static text is still seen: the first frame at
+or after each multiple of it). For the last
 two ffmpeg's ``select`` filter picks the frames and ``showinfo`` reports their timestamps.
+
+A ``Span`` of a video is sampled exactly as a pass over the whole video samples it there (same
+frames, indexes and times), so a long video can be extracted in segments on several workers.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import os
 import re
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
@@ -22,8 +29,11 @@ import cv2
 import numpy as np
 
 from dva_ocr.errors import MediaError
+from dva_ocr.media.decoding import DecodeReport
 from dva_ocr.media.images import UnreadableImage, read_pages
 from dva_ocr.media.probe import MediaInfo
+
+log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 92
 
@@ -36,6 +46,7 @@ class SampledFrame:
 
 
 POLICIES = ("fixed", "keyframes", "scene")
+__all__ = ["WHOLE", "DecodeReport", "SampledFrame", "Sampling", "Span", "expected_frames", "sample_frames"]
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,13 @@ class Sampling:
             raise MediaError(f"max gap must be in (0, 3600] seconds, got {self.max_gap_s}")
 
     def select_expr(self) -> str:
-        """The ffmpeg ``select`` expression of a keyframes/scene policy (commas escaped for -vf)."""
-        floor = f"gte(t-prev_selected_t\\,{self.max_gap_s})+isnan(prev_selected_t)"
+        """The ffmpeg ``select`` expression of a keyframes/scene policy (commas escaped for -vf).
+
+        The floor is kept by the clock: the first frame at or after each multiple of ``max_gap_s``
+        seconds, so whether a frame is taken depends on it and the frame before it only, and a span
+        of the video decoded on its own takes exactly the frames the whole pass takes there."""
+        g = self.max_gap_s
+        floor = f"gt(floor(t/{g})\\,floor(prev_t/{g}))+isnan(prev_t)"
         if self.policy == "keyframes":
             return f"eq(pict_type\\,PICT_TYPE_I)+{floor}"
         return f"gt(scene\\,{self.scene_threshold})+{floor}"
@@ -66,6 +82,26 @@ class Sampling:
 def effective_fps(info: MediaInfo, sample_fps: float) -> float:
     """Never sample faster than the video's own frame rate."""
     return min(sample_fps, info.fps) if info.fps else sample_fps
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of a video's timeline, ``[start_s, end_s)`` (``end_s`` None: to the end), sampled as
+    the whole video is: the frames a pass over the whole video takes at those times."""
+
+    start_s: float = 0.0
+    end_s: float | None = None
+
+    def slots(self, fps: float) -> tuple[int, int | None]:
+        """The fixed policy's frame numbers k (frame k at k / fps seconds) in the span: [first, stop)."""
+        return _slot(self.start_s, fps), None if self.end_s is None else _slot(self.end_s, fps)
+
+
+WHOLE = Span()
+
+
+def _slot(t: float, fps: float) -> int:
+    return max(0, math.ceil(t * fps - 1e-6))
 
 
 def expected_frames(info: MediaInfo, sampling: Sampling | float) -> int | None:
@@ -79,96 +115,42 @@ def expected_frames(info: MediaInfo, sampling: Sampling | float) -> int | None:
     return max(1, math.ceil(info.duration * effective_fps(info, sampling.fps) - 1e-6))
 
 
-_PTS_TIME = re.compile(rb"\bn:\s*(\d+).*?\bpts_time:\s*([-\d.e+]+)")
+# showinfo's line of a frame: its number, its timestamp in the filter's time base, and the time base
+_FRAME = re.compile(rb"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\b")
+_TIME_BASE = re.compile(rb"config in time_base: (\d+)/(\d+)")
 _LEVEL = re.compile(rb"^(?:\[[^\]]*@ 0x[0-9a-f]+\] )?\[(\w+)\] ")  # "[h264 @ 0x55..] [error] ..."
 _DECODED = b"Parsed_showinfo_0 "  # the first filter: every decoded frame, before sampling
-_SELECTED = b"Parsed_showinfo_2 "  # keyframes/scene: after ``select``, the frames it picked
+_SAMPLED = b"Parsed_showinfo_2 "  # after ``fps`` or ``select``: the frames the policy took
+SEEK_MARGIN_S = 5.0  # a span is decoded from the keyframe before this long ahead of its start
 
 
-@dataclass
-class DecodeReport:
-    """The trouble ffmpeg reported while decoding a video, to be told on the media item: the spans of
-    the video where it logged errors (damaged data: those frames are missing, or decoded in part), and
-    whether it stopped early. ``sample_frames`` fills it as it goes; it is complete once the frames
-    are all read.
-
-    ffmpeg's error lines carry no timestamp; each is placed after the last frame decoded before it
-    (every decoded frame is logged by a ``showinfo`` filter ahead of the sampling). A span runs from
-    there to the first frame decoded after the errors stop and the frames are regular again, so frames
-    that were dropped are inside it. ffmpeg reads a little ahead, so a span may start up to a few
-    frames early: it is a close bound, not a frame-exact one."""
-
-    frame_interval_s: float = 1.0  # the video's own frame spacing: a longer gap after errors is a hole
-    spans: list[tuple[float, float | None]] = field(default_factory=list)  # (start, end; None: to the end)
-    errors: int = 0
-    first_error: str | None = None
-    stopped: str | None = None  # ffmpeg exited with an error after some frames: its last message
-    _open: list[float] | None = None
-    _dirty: bool = False
-    _first_pts: float | None = None
-    _last: float | None = None
-
-    def decoded(self, pts: float) -> None:
-        if self._first_pts is None:
-            self._first_pts = pts
-        t = max(0.0, pts - self._first_pts)
-        if self._open is not None:
-            gap = self._last is not None and t - self._last > 1.5 * self.frame_interval_s + 1e-6
-            if self._dirty or gap:
-                self._open[1] = t
-                self._dirty = False
-            else:
-                self.spans.append((self._open[0], self._open[1]))
-                self._open = None
-        self._last = t
-
-    def error(self, message: str) -> None:
-        self.errors += 1
-        self.first_error = self.first_error or message
-        if self._open is None:
-            start = self._last or 0.0
-            self._open = [start, start]
-        self._dirty = True
-
-    def end(self) -> None:
-        if self._open is not None:
-            self.spans.append((self._open[0], None if self._dirty else self._open[1]))
-            self._open = None
-
-    def notes(self) -> list[str]:
-        """One sentence per problem, for a person (``videos.notes``)."""
-        out: list[str] = []
-        if self.spans:
-            shown = [_span_words(a, b) for a, b in self.spans[:5]]
-            more = f" and {len(self.spans) - 5} more span(s)" if len(self.spans) > 5 else ""
-            out.append(
-                f"frames {', '.join(shown)}{more} could not be decoded (damaged data; ffmpeg reported "
-                f"{self.errors} error(s), the first: {self.first_error}); the rest of the video was read"
-            )
-        if self.stopped:
-            at = f" at {self._last:.0f} s" if self._last is not None else ""
-            out.append(f"decoding stopped early{at} ({self.stopped}); the frames before were read")
-        return out
-
-
-def _span_words(start: float, end: float | None) -> str:
-    if end is None:
-        return f"from {math.floor(start)} s to the end"
-    return f"between {math.floor(start)} s and {max(math.ceil(end), math.floor(start) + 1)} s"
+class _SeekMissed(Exception):
+    """ffmpeg's seek landed too late for a span to be sampled as the whole pass samples it."""
 
 
 def sample_frames(
-    path: str | Path, info: MediaInfo, sampling: Sampling | float, report: DecodeReport | None = None
+    path: str | Path,
+    info: MediaInfo,
+    sampling: Sampling | float,
+    report: DecodeReport | None = None,
+    span: Span = WHOLE,
 ) -> Iterator[SampledFrame]:
     """Yield the frames a sampling policy picks, in order, with their times; rotation metadata applied.
 
     A bare number is the fixed policy at that many frames per second (frame k at k / fps seconds).
     An image is one frame at 0 s, EXIF orientation applied; a multi-page TIFF one frame per page, page
     k (from 0) at k seconds. A video is read from its stream ``info.stream_index`` (the one ``probe``
-    was asked for); errors ffmpeg reports on the way go to ``report``."""
+    was asked for); errors ffmpeg reports on the way go to ``report``.
+
+    ``span``: only the frames a pass over the whole video takes at times in the span, decoded from a
+    seek to a keyframe a little before it (``SEEK_MARGIN_S``; further back if the seek landed too late).
+    The fixed policy's indexes are the frame numbers k; the other policies number the span's frames
+    from 0 (their place in the whole video is known once the spans before are sampled)."""
     if isinstance(sampling, int | float):
         sampling = Sampling(fps=float(sampling))
     if info.media_type == "image":
+        if span != WHOLE:
+            raise ValueError("an image is sampled whole")
         try:
             for k, page in enumerate(read_pages(path)):
                 yield SampledFrame(k, float(k), page)
@@ -178,33 +160,115 @@ def sample_frames(
     report = report if report is not None else DecodeReport()
     if info.fps:
         report.frame_interval_s = 1 / info.fps
+    margin = SEEK_MARGIN_S + 2 / (info.fps or 1)
+    while True:
+        seek = max(0.0, span.start_s - margin)
+        try:
+            yield from _sample_video(path, info, sampling, report, span, seek)
+            return
+        except _SeekMissed:  # nothing was yielded or reported yet: seek further back
+            log.info(
+                "%s: the seek to %.1f s landed after %.1f s; seeking further back",
+                path,
+                seek,
+                span.start_s,
+            )
+            margin = margin * 4 + 1
+
+
+def _sample_video(
+    path: str | Path, info: MediaInfo, sampling: Sampling, report: DecodeReport, span: Span, seek: float
+) -> Iterator[SampledFrame]:
+    """One ffmpeg run over ``span``, decoding from ``seek`` seconds (0: the start of the file)."""
     w, h = info.width, info.height
     stream = [] if info.stream_index is None else ["-map", f"0:{info.stream_index}"]
-    out_args = [*stream, "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "pipe:"]
-    # every decoded frame is logged (no checksums: cheap), so that errors can be placed in time
-    head = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info", "-i", str(path)]
+    out_args = [*stream, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}"]
+    # timestamps from the start of the file whatever the seek (-copyts -start_at_zero), so that a
+    # span's frames and times are the whole pass's; every decoded frame is logged (no checksums)
+    start = ["-noaccurate_seek", "-ss", f"{seek:.6f}"] if seek > 0 else []
+    head = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
+    head += ["-copyts", "-start_at_zero", *start, "-i", str(path)]
     decoded = "showinfo=checksum=0"
-    if sampling.policy == "fixed":
-        fps = effective_fps(info, sampling.fps)
-        # frame k = the last one shown at or before k/fps
-        cmd = [*head, "-vf", f"{decoded},fps={fps}:round=up", *out_args]
-        yield from _read_frames(cmd, w, h, lambda k: round(k / fps, 3), None, report)
-        return
-    times: list[float] = []
-    cmd = [
-        *head, "-vf", f"{decoded},select={sampling.select_expr()},showinfo=checksum=0",
-        "-fps_mode", "passthrough", *out_args,
-    ]  # fmt: skip
-    yield from _read_frames(cmd, w, h, lambda k: times[k], times, report)
+    fixed = sampling.policy == "fixed"
+    fps = effective_fps(info, sampling.fps)
+    # fixed: frame k = the last one shown at or before k/fps; the others: ffmpeg's select
+    pick = f"fps={fps}:round=up" if fixed else f"select={sampling.select_expr()}"
+    cmd = [*head, "-vf", f"{decoded},{pick},showinfo=checksum=0", *out_args, "pipe:"]
+    first, stop = span.slots(fps)
+    frame_bytes = w * h * 3
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    ffmpeg_log = _FfmpegLog(proc.stderr, report, span.start_s, seek)
+    n = kept = 0
+    finished = False  # ffmpeg ran to its end (not stopped because the reader stopped)
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                finished = True
+                break
+            with ffmpeg_log.ready:  # showinfo logs a frame before ffmpeg writes it out
+                ffmpeg_log.ready.wait_for(functools.partial(ffmpeg_log.has_pick, n), 30)
+            if len(ffmpeg_log.picks) <= n:
+                raise MediaError("ffmpeg did not report a timestamp for a sampled frame")
+            pts, t = ffmpeg_log.picks[n]
+            n += 1
+            if fixed:
+                k, time_s = pts, round(pts / fps, 3)
+                if k < first:
+                    continue
+                if stop is not None and k >= stop:
+                    break
+            else:
+                k, time_s = kept, round(max(0.0, float(t)), 3)
+                if t < span.start_s:
+                    continue
+                if span.end_s is not None and t >= span.end_s:
+                    break
+            if kept == 0 and seek > 0:
+                with ffmpeg_log.ready:
+                    ffmpeg_log.ready.wait_for(lambda: ffmpeg_log.seek_ok is not None or ffmpeg_log.ended, 30)
+                if not ffmpeg_log.seek_ok:
+                    raise _SeekMissed
+            image = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            if fixed and kept == 0 and seek == 0:  # before the first decoded frame: that frame
+                for j in range(first, k):
+                    yield SampledFrame(j, round(j / fps, 3), image)
+            yield SampledFrame(k, time_s, image)
+            kept += 1
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None and not finished:
+            proc.kill()
+        code = proc.wait()
+        ffmpeg_log.thread.join(timeout=30)
+        proc.stderr.close()
+    with ffmpeg_log.ready:
+        report.end(at_end=finished)
+        if kept == 0 and span.start_s == 0:
+            raise MediaError(f"no frames could be decoded from this video ({ffmpeg_log.last_error(code)})")
+        if finished and code != 0:
+            report.stop(ffmpeg_log.last_error(code))
 
 
 class _FfmpegLog:
     """Reads ffmpeg's log as it comes (so a chatty ffmpeg never blocks): decoded frames and errors go
-    to the report, selected frames' timestamps to ``times``, the last error lines are kept."""
+    to the report, sampled frames' timestamps to ``picks``, the last error lines are kept.
 
-    def __init__(self, stderr: IO[bytes], times: list[float] | None, report: DecodeReport) -> None:
-        self.stderr, self.times, self.report = stderr, times, report
+    A span decoded from a seek: the frames decoded ahead of its start are the span before's (nothing
+    is reported of them); at least two of them must be decoded (``seek_ok``), so that the span's
+    first frames are compared with the same frames before them as in the whole pass (scene scores,
+    the floor of keyframes and scene, the frame shown at the span's first instant)."""
+
+    def __init__(self, stderr: IO[bytes], report: DecodeReport, start_s: float, seek: float) -> None:
+        self.stderr, self.report = stderr, report
+        self.start_s = start_s
         self.ready = threading.Condition()
+        self.time_base: dict[bytes, Fraction] = {}
+        self.picks: list[tuple[int, Fraction]] = []  # (pts, seconds) of each sampled frame
+        self.ahead = 0  # frames decoded before the span's start
+        self.seek_ok: bool | None = True if start_s == 0 else None
+        self.needs_ahead = 2 if seek > 0 else 0
         self.errors: list[str] = []  # the last few error lines, for a message
         self.ended = False
         self.thread = threading.Thread(target=self._run, name="ffmpeg-log", daemon=True)
@@ -220,67 +284,40 @@ class _FfmpegLog:
             self.ready.notify_all()
 
     def _line(self, line: bytes) -> None:
-        if _DECODED in line or (_SELECTED in line and self.times is not None):
-            m = _PTS_TIME.search(line)
+        which = _DECODED if _DECODED in line else _SAMPLED if _SAMPLED in line else None
+        if which is not None:
+            tb = _TIME_BASE.search(line)
+            if tb is not None:
+                self.time_base.setdefault(which, Fraction(int(tb.group(1)), int(tb.group(2))))
+                return
+            m = _FRAME.search(line)
             if m is None:  # showinfo's other lines (colour, side data)
                 return
-            pts = float(m.group(2))
-            if _DECODED in line:
-                self.report.decoded(pts)
-            else:
-                self.times.append(round(max(0.0, pts), 3))  # type: ignore[union-attr]
+            pts = int(m.group(2))
+            t = pts * self.time_base.get(which, Fraction(1))
+            if which == _SAMPLED:
+                self.picks.append((pts, t))
+            elif self.seek_ok is None:
+                if t < self.start_s:
+                    self.ahead += 1
+                else:
+                    self.seek_ok = self.ahead >= self.needs_ahead
+            if which == _DECODED and self.seek_ok:
+                self.report.decoded(float(t))
             return
         level = _LEVEL.match(line)
         if level is not None and level.group(1) in (b"error", b"fatal", b"panic"):
             message = line[level.end() :].decode(errors="replace").strip()
             self.errors[:] = [*self.errors[-4:], message]
-            self.report.error(message[:200].rstrip("."))
+            if self.seek_ok:  # errors ahead of the span are the span before's
+                self.report.error(message[:200].rstrip("."))
 
-    def has_time(self, index: int) -> bool:
-        """ffmpeg reported selected frame ``index``'s time, or its log ended."""
-        return self.times is not None and len(self.times) > index or self.ended
+    def has_pick(self, index: int) -> bool:
+        """ffmpeg reported sampled frame ``index``'s timestamp, or its log ended."""
+        return len(self.picks) > index or self.ended
 
     def last_error(self, code: int) -> str:
         return self.errors[-1] if self.errors else f"ffmpeg exited with code {code}"
-
-
-def _read_frames(
-    cmd: list[str], w: int, h: int, time_of, times: list[float] | None, report: DecodeReport
-) -> Iterator[SampledFrame]:
-    """Run ffmpeg, yield its raw frames; ``times`` given: frame timestamps come from ``showinfo``."""
-    frame_bytes = w * h * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    log = _FfmpegLog(proc.stderr, times, report)
-    index = 0
-    finished = False  # ffmpeg ran to its end (not stopped because the reader stopped)
-    try:
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                finished = True
-                break
-            if times is not None:
-                with log.ready:  # showinfo logs a frame before ffmpeg writes it out
-                    log.ready.wait_for(functools.partial(log.has_time, index), 30)
-                if len(times) <= index:
-                    raise MediaError("ffmpeg did not report a timestamp for a selected frame")
-            image = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-            yield SampledFrame(index, time_of(index), image)
-            index += 1
-    finally:
-        proc.stdout.close()
-        if proc.poll() is None and not finished:
-            proc.kill()
-        code = proc.wait()
-        log.thread.join(timeout=30)
-        proc.stderr.close()
-    with log.ready:
-        report.end()
-        if index == 0:
-            raise MediaError(f"no frames could be decoded from this video ({log.last_error(code)})")
-        if code != 0:
-            report.stopped = log.last_error(code)
 
 
 def write_jpeg(path: Path, image: np.ndarray) -> None:
@@ -290,7 +327,9 @@ def write_jpeg(path: Path, image: np.ndarray) -> None:
     )
     if not ok:
         raise MediaError(f"could not encode frame as JPEG: {path}")
-    tmp = path.with_suffix(".tmp")
+    # a name of this writer's own: a segment run twice at once (a redelivered task) writes the same
+    # frames, and each file is replaced whole
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data.tobytes())
     tmp.replace(path)
 
