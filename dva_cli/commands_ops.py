@@ -84,17 +84,37 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_environment(queue: str, gpu: int | None, concurrency: int | None) -> int:
+    """Set the environment a worker's processes read their settings from; returns the concurrency.
+    The settings are read again afterwards: they were read (and cached) before, by the logging set-up,
+    and a stale copy ran every qocr process with all cores' threads and ignored ``--gpu``."""
+    from dva_ocr.settings import get_settings
+
+    os.environ["DVA_WORKER_QUEUE"] = queue
+    if gpu is not None:
+        os.environ["OCR_DEVICE"] = f"cuda:{gpu}"
+    get_settings.cache_clear()
+    if queue != QOCR or concurrency is not None or get_settings().ocr_device != "cpu":
+        return concurrency or 1
+    # Measured (dva_ocr/ocr/MEASUREMENTS.md): on CPU, one process per core with one onnxruntime
+    # thread each reads +23% more images/s than one process using every core.
+    if get_settings().ocr_threads == 0:
+        os.environ["OCR_THREADS"] = "1"
+        get_settings.cache_clear()
+    return os.cpu_count() or 1
+
+
 def worker(args: argparse.Namespace) -> int:
-    os.environ["DVA_WORKER_QUEUE"] = args.queue
-    if args.gpu is not None:
-        os.environ["OCR_DEVICE"] = f"cuda:{args.gpu}"
-    concurrency = args.concurrency or 1
-    if args.queue == QOCR and args.concurrency is None and os.environ.get("OCR_DEVICE", "cpu") == "cpu":
-        # Measured (dva_ocr/ocr/MEASUREMENTS.md): on CPU, one process per core with one onnxruntime
-        # thread each reads +23% more images/s than one process using every core.
-        concurrency = os.cpu_count() or 1
-        if int(os.environ.get("OCR_THREADS", "0") or 0) == 0:
-            os.environ["OCR_THREADS"] = "1"
+    concurrency = worker_environment(args.queue, args.gpu, args.concurrency)
+    if args.queue == QOCR:
+        from dva_ocr.ocr.runtime import RuntimeUnavailableError, check_device
+        from dva_ocr.settings import get_settings
+
+        try:  # a worker that cannot use its device does not start (its processes would fail every task)
+            check_device(get_settings().ocr_device)
+        except (RuntimeUnavailableError, ValueError) as exc:
+            print(f"error: qocr worker not started: {exc}", file=sys.stderr)
+            return 2
     from workers.app import app
 
     app.worker_main(

@@ -113,7 +113,15 @@ def get_reader(model: str | None = None) -> Reader:
 def _warm_up(**_: object) -> None:
     # Only the qocr worker loads models; DVA_WORKER_QUEUE is set by `manage.py worker`.
     if os.environ.get("DVA_WORKER_QUEUE") == queues.QOCR:
-        get_reader()
+        engine = get_reader()
+        spec = getattr(engine, "model_spec", None)
+        log.info(
+            "qocr process %d reads with model %s on %s, onnxruntime threads per model: %s",
+            os.getpid(),
+            getattr(spec, "name", "?"),
+            getattr(engine, "device", "?"),
+            getattr(engine, "threads", None) or "all cores",
+        )
 
 
 def _run_stage(media_id: int, task: queues.Task, work: Callable[[], int]) -> int:

@@ -73,6 +73,16 @@ def providers_for(device: Device, available: list[str]) -> list[str | tuple[str,
     return ["CPUExecutionProvider"]
 
 
+def check_device(spec: str | Device) -> Device:
+    """The device ``spec`` names, checked against the installed onnxruntime (``RuntimeUnavailableError``
+    when it cannot run there), without loading a model: what a worker checks before it starts."""
+    import onnxruntime as ort
+
+    dev = spec if isinstance(spec, Device) else Device.parse(spec)
+    providers_for(dev, ort.get_available_providers())
+    return dev
+
+
 class OrtSession:
     """One onnxruntime ``InferenceSession`` with our options; satisfies ``Session``."""
 
