@@ -4,7 +4,7 @@ Pure functions over plain records (the database side is in pipeline.finalize_vid
 
 1. ``effective_readings``: what each frame shows. A frame read in full has its own regions; a frame
    that repeats an earlier one (``bands == []``) shows that frame's regions; a frame read only in
-   changed row bands shows its own regions there and the earlier frame's everywhere else.
+   changed bands shows its own regions there and the earlier frame's everywhere else.
 2. ``link``: a region continues a track when the boxes overlap (IoU) and the texts agree (similar,
    not shifted, so a scrolling ticker does not merge into one reading; not two confident readings
    with different numbers, so a clock or counter that ticks makes a track per value); a track
@@ -29,7 +29,9 @@ class FrameRec:
     index: int
     time: float
     ref_index: int | None = None
-    bands: tuple[tuple[int, int], ...] | None = None  # None: read in full; (): unchanged
+    # None: read in full; (): unchanged; else (y0, y1, x0, x1) changed rows and their columns, or
+    # (y0, y1) as stored before columns were kept (the whole width)
+    bands: tuple[tuple[int, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,13 @@ class TrackResult:
     seen: tuple[Seen, ...]
 
 
-def _centre_in(box: Box, bands: Sequence[tuple[int, int]]) -> bool:
+def _changed_under(box: Box, bands: Sequence[tuple[int, ...]]) -> bool:
+    """Whether a band changed under an earlier reading: its centre lies in the band's rows and it
+    reaches into the band's changed columns."""
     cy = box[1] + box[3] / 2
-    return any(y0 <= cy < y1 for y0, y1 in bands)
+    return any(
+        b[0] <= cy < b[1] and (len(b) < 4 or (box[0] < b[3] and box[0] + box[2] > b[2])) for b in bands
+    )
 
 
 def effective_readings(frames: Sequence[FrameRec], own: dict[int, list[Reading]]) -> list[list[Reading]]:
@@ -96,7 +102,7 @@ def effective_readings(frames: Sequence[FrameRec], own: dict[int, list[Reading]]
             kept = [
                 r
                 for r in by_index[f.ref_index]
-                if not _centre_in(r.box, f.bands) and not any(_same_place(r.box, n.box) for n in new)
+                if not _changed_under(r.box, f.bands) and not any(_same_place(r.box, n.box) for n in new)
             ]
             shown = kept + new
         by_index[f.index] = shown

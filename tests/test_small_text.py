@@ -95,14 +95,15 @@ def test_one_changed_digit_of_small_text_is_a_band_and_a_still_frame_is_not():
     for e in ELEMENTS:
         y = e.xy[1] + e.size // 2
         if e.value(0) == e.value(1):
-            assert not any(y0 <= y < y1 for y0, y1 in change.bands), (e.name, change.bands)
+            assert not any(b[0] <= y < b[1] for b in change.bands), (e.name, change.bands)
             continue
-        assert any(y0 <= y < y1 for y0, y1 in change.bands), (e.name, change.bands)
+        assert any(b[0] <= y < b[1] for b in change.bands), (e.name, change.bands)
     # one digit of the 18 px timecode alone
     only = render(1).copy()
     only[650:700, :400] = render(2)[650:700, :400]
-    (band,) = det.observe(only).bands or [(0, 0)]
+    (band,) = det.observe(only).bands or [(0, 0, 0, 0)]
     assert band[0] <= 668 + 9 < band[1] and band[1] - band[0] < 80, band
+    assert band[3] <= 400 + 6, band  # its columns: the changed digit's, not the frame's width
 
 
 @pytest.fixture(scope="module")

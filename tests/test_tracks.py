@@ -47,8 +47,9 @@ def test_unchanged_noisy_frames_are_skipped_and_a_new_subtitle_is_one_band():
     # only the subtitle changed: one band around it, the title is not read again
     change = det.observe(_canvas([title, ("A different subtitle now", 600)]))
     assert change.bands is not None and len(change.bands) == 1
-    (y0, y1) = change.bands[0]
+    (y0, y1, x0, x1) = change.bands[0]
     assert y0 <= 605 and y1 >= 640 and y1 - y0 < 150, change.bands
+    assert 0 <= x0 < x1 <= 1280, change.bands
     # a cut to a different picture: read it all
     assert det.observe(np.full((720, 1280, 3), 200, np.uint8)).bands is None
 
@@ -118,6 +119,19 @@ def test_skipped_frames_repeat_their_reference_and_band_frames_replace_only_the_
     shown = effective_readings(frames, {1: [title, sub], 3: [new_sub]})
     assert [r.text for r in shown[1]] == ["Agenda", "Hello there"]
     assert [r.text for r in shown[2]] == ["Agenda", "Second line"]
+
+
+def test_a_band_patch_replaces_only_the_readings_it_changed_under():
+    """A band with columns: an earlier reading centred in its rows but beside its changed columns (a
+    static label left of a ticking clock) is kept; the one under the change goes."""
+    label = _r(1, 1, "Live from the studio", box=(40, 20, 420, 30))
+    clock = _r(2, 1, "00:00:00", box=(1118, 20, 84, 21))
+    frames = [FrameRec(1, 0, 0.0), FrameRec(2, 1, 1.0, ref_index=0, bands=((14, 47, 1180, 1208),))]
+    shown = effective_readings(frames, {1: [label, clock], 2: [_r(3, 2, "00:00:01", box=(1118, 20, 84, 21))]})
+    assert [r.text for r in shown[1]] == ["Live from the studio", "00:00:01"]
+    # rows stored without columns (before they were kept) mean the whole width, as they always did
+    frames[1] = FrameRec(2, 1, 1.0, ref_index=0, bands=((14, 47),))
+    assert [r.text for r in effective_readings(frames, {1: [label, clock], 2: []})[1]] == []
 
 
 def test_voting_beats_a_blurred_frame_and_one_missed_frame_does_not_split_a_track():

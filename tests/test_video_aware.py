@@ -199,7 +199,7 @@ def test_subtitles_are_one_track_per_line_read_in_bands(db, engine, subtitle_vid
         assert v["frames_partial"] > 0 and v["frames_skipped"] > 0, v
         for f in done.frames[1:]:
             assert f["bands"] is not None, f  # never the whole frame again
-            assert all(y0 >= 0.75 * v["height"] for y0, _ in f["bands"]), f
+            assert all(b[0] >= 0.75 * v["height"] for b in f["bands"]), f
     # over the moving gradient, frames may be read in full: only the result matters
     assert v["frames_ocr"] + v["frames_skipped"] == v["frames_total"]
     assert_one_track_per_line(done, truths, interval=1.0)

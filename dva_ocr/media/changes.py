@@ -14,10 +14,12 @@ both ways):
   There is no jitter tolerance at this scale: a picture that shifts is read again (costs time only).
 
 The text boxes a read found are not known here (OCR runs later, in another queue), so the fine test
-covers the whole frame, a superset of them. Changed pixel rows are grouped into bands (full frame
-width: text lines run across), so a subtitle that changes under a static slide costs one thin strip of
-OCR, not a frame. The reference is the last frame that was read, never the previous one, so a slow
-drift still adds up to a change.
+covers the whole frame, a superset of them. Changed pixel rows are grouped into bands, and each band
+says the columns its changed pixels span, so a subtitle that changes under a static slide costs one
+thin strip of OCR, not a frame, and a ticking clock in a corner costs a small patch, not a strip (the
+reader widens a patch to the whole band when a line runs out of it: ``dva_ocr.pipeline.bands``). The
+reference is the last frame that was read, never the previous one, so a slow drift still adds up to a
+change.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ FINE_MIN_PIXELS = 2  # counted changed pixels a full-resolution row needs
 KERNEL = np.ones((3, 3), np.uint8)
 
 
+Band = tuple[int, int, int, int]  # y0, y1, x0, x1: changed pixel rows and the columns they span
+
+
 @dataclass(frozen=True)
 class Change:
-    """``bands is None``: read the whole frame; ``[]``: nothing changed; else pixel row ranges to read."""
+    """``bands is None``: read the whole frame; ``[]``: nothing changed; else the changed bands."""
 
-    bands: list[tuple[int, int]] | None
+    bands: list[Band] | None
 
     @property
     def unchanged(self) -> bool:
@@ -102,34 +107,35 @@ class ChangeDetector:
         self._ref_hi = cv2.dilate(small, KERNEL).astype(np.int16)
         self._fine = fine
 
-    def _remember_rows(
-        self, small: np.ndarray, fine: np.ndarray, bands: list[list[int]], height: int
+    def _remember_bands(
+        self, small: np.ndarray, fine: np.ndarray, bands: list[Band], size: tuple[int, int]
     ) -> None:
-        """Take only the bands that will be read into the reference: the rest of the picture stays what
-        was last read there, so a change outside the bands still counts against the older reading."""
+        """Take only the changed rectangles into the reference: the rest of the picture stays what was
+        last read there, so a change outside them still counts against the older reading."""
         assert self._ref is not None and self._fine is not None
+        height, width = size
         ref, ref_fine = self._ref.copy(), self._fine.copy()
-        for y0, y1 in bands:
+        for y0, y1, x0, x1 in bands:
             for copy, new in ((ref, small), (ref_fine, fine)):
-                n = copy.shape[0]
+                n, m = copy.shape[:2]
                 a, b = int(np.floor(y0 * n / height)), int(np.ceil(y1 * n / height))
-                copy[a:b] = new[a:b]
+                c, d = int(np.floor(x0 * m / width)), int(np.ceil(x1 * m / width))
+                copy[a:b, c:d] = new[a:b, c:d]
         self._remember(ref, ref_fine)
 
-    def fine_rows(self, cur: np.ndarray) -> np.ndarray | None:
-        """Per full-resolution row (of the fine copy), whether small text in it changed."""
+    def fine_mask(self, cur: np.ndarray) -> np.ndarray | None:
+        """Per pixel of the fine copy, whether small text there changed (None without a reference)."""
         ref = self._fine
         if ref is None or ref.shape != cur.shape:
             return None
         moved = (np.abs(cur - ref) > FINE_TOLERANCE).astype(np.uint8)
         # a changed stroke is a cluster; noise that passes the blur is scattered
         crowd = cv2.boxFilter(moved, -1, (FINE_WINDOW, FINE_WINDOW), normalize=False)
-        kept = moved & (crowd >= FINE_CROWD)
-        rows: np.ndarray = kept.sum(axis=1) >= FINE_MIN_PIXELS
-        return rows
+        kept: np.ndarray = (moved & (crowd >= FINE_CROWD)).astype(bool)
+        return kept
 
-    def changed_rows(self, small: np.ndarray) -> np.ndarray | None:
-        """Per working-size row, whether it changed (None when there is no reference yet)."""
+    def changed_mask(self, small: np.ndarray) -> np.ndarray | None:
+        """Per working-size pixel, whether it changed (None when there is no reference yet)."""
         if (
             self._ref is None
             or self._ref_lo is None
@@ -139,20 +145,35 @@ class ChangeDetector:
             return None
         t = self.tolerance
         lo, hi = cv2.erode(small, KERNEL).astype(np.int16), cv2.dilate(small, KERNEL).astype(np.int16)
-        moved = (small > self._ref_hi + t) | (small < self._ref_lo - t)  # new content
+        moved: np.ndarray = (small > self._ref_hi + t) | (small < self._ref_lo - t)  # new content
         moved |= (self._ref > hi + t) | (self._ref < lo - t)  # content that went away
-        return moved.sum(axis=1) >= self.min_pixels
+        return moved
+
+    @staticmethod
+    def _columns(
+        mask: np.ndarray, rows: np.ndarray, y0: int, y1: int, size: tuple[int, int]
+    ) -> tuple[int, int] | None:
+        """Full-resolution columns spanned by the counted changed pixels of ``mask`` in rows y0..y1."""
+        height, width = size
+        n, m = mask.shape
+        a, b = int(np.floor(y0 * n / height)), int(np.ceil(y1 * n / height))
+        cols = np.flatnonzero(mask[a:b][rows[a:b]].any(axis=0))
+        if not len(cols):
+            return None
+        return int(np.floor(cols[0] * width / m)), int(np.ceil((cols[-1] + 1) * width / m))
 
     def observe(self, image: np.ndarray, *, full: bool = False) -> Change:
         """What of ``image`` to read; ``full``: read it all whatever changed (a safety floor)."""
-        h = image.shape[0]
+        h, w = image.shape[:2]
         small = self._small(image)
         fine_copy = self._fine_copy(image)
-        rows = None if full else self.changed_rows(small)
-        fine = None if rows is None else self.fine_rows(fine_copy)
-        if rows is None or fine is None:
+        coarse = None if full else self.changed_mask(small)
+        fine_px = None if coarse is None else self.fine_mask(fine_copy)
+        if coarse is None or fine_px is None:
             self._remember(small, fine_copy)
             return FULL
+        rows = coarse.sum(axis=1) >= self.min_pixels
+        fine = fine_px.sum(axis=1) >= FINE_MIN_PIXELS
         if not rows.any() and not fine.any():
             return NONE
         spans = [(r * h / len(rows), (r + 1) * h / len(rows)) for r in np.flatnonzero(rows)]
@@ -168,5 +189,18 @@ class ChangeDetector:
         if sum(y1 - y0 for y0, y1 in bands) > self.max_share * h:
             self._remember(small, fine_copy)
             return FULL
-        self._remember_rows(small, fine_copy, bands, h)
-        return Change([(y0, y1) for y0, y1 in bands])
+        out: list[Band] = []
+        for y0, y1 in bands:
+            spans = [
+                c
+                for c in (
+                    self._columns(coarse, rows, y0, y1, (h, w)),
+                    self._columns(fine_px, fine, y0, y1, (h, w)),
+                )
+                if c is not None
+            ]
+            x0 = max(0, min((c[0] for c in spans), default=0) - self.pad)
+            x1 = min(w, max((c[1] for c in spans), default=w) + self.pad)
+            out.append((y0, y1, x0, x1))
+        self._remember_bands(small, fine_copy, out, (h, w))
+        return Change(out)

@@ -45,8 +45,9 @@ class FoundRegion:
     confidence: float
 
     @classmethod
-    def of(cls, r: TextRegion, dy: int = 0) -> FoundRegion:
-        """``r`` moved down by ``dy`` pixels (a region read in a band, into the frame's coordinates)."""
+    def of(cls, r: TextRegion, dy: int = 0, dx: int = 0) -> FoundRegion:
+        """``r`` moved down by ``dy`` and right by ``dx`` pixels (a region read in a band, into the
+        frame's coordinates)."""
         x, y, w, h = (int(v) for v in r.box)
-        poly = tuple((float(px), round(float(py) + dy, 1)) for px, py in r.polygon)
-        return cls(poly, (x, y + dy, w, h), r.text, r.raw_text, float(r.confidence))
+        poly = tuple((round(float(px) + dx, 1), round(float(py) + dy, 1)) for px, py in r.polygon)
+        return cls(poly, (x + dx, y + dy, w, h), r.text, r.raw_text, float(r.confidence))

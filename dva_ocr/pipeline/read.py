@@ -35,23 +35,39 @@ class Stored:
 
 
 def read_frames(frames: Sequence[Frame], reader: Reader, keep: Keep) -> tuple[list[list[FoundRegion]], float]:
-    """Regions of each frame (whole, or only its changed bands) that pass ``keep``; ms per frame."""
+    """Regions of each frame (whole, or only its changed bands) that pass ``keep``; ms per frame.
+    A band read as a patch narrower than the frame whose lines run out at a side is read again across
+    the frame's width (``bands.runs_out``), in a second batch."""
     root = get_settings().media_root
     images: list[np.ndarray] = []
     owners: list[tuple[int, bands.Part]] = []  # frame position, part of the frame
+    pictures = [read_jpeg(root / f.path) for f in frames]
     for pos, f in enumerate(frames):
-        image = read_jpeg(root / f.path)
-        for part in bands.parts_of(f.height, f.bands):
-            images.append(bands.part_image(image, part, f.height))
+        for part in bands.parts_of(f.height, f.width, f.bands):
+            images.append(bands.part_image(pictures[pos], part))
             owners.append((pos, part))
     started = time.perf_counter()
-    results = reader.batch(images) if images else []
+    results = list(reader.batch(images)) if images else []
+    again = [
+        j
+        for j, ((pos, part), regions) in enumerate(zip(owners, results, strict=True))
+        if any(bands.runs_out(part, frames[pos].width, r.box) for r in regions)
+    ]
+    if again:
+        wide = [(owners[j][0], owners[j][1].widened(frames[owners[j][0]].width)) for j in again]
+        for j, (pos, part), regions in zip(
+            again,
+            wide,
+            reader.batch([bands.part_image(pictures[pos], part) for pos, part in wide]),
+            strict=True,
+        ):
+            owners[j], results[j] = (pos, part), regions
     per_frame_ms = (time.perf_counter() - started) * 1000 / max(1, len(frames))
     found: list[list[FoundRegion]] = [[] for _ in frames]
     for (pos, part), regions in zip(owners, results, strict=True):
         frame = frames[pos]
         for r in regions:
-            region = FoundRegion.of(r, part.top)
+            region = FoundRegion.of(r, part.top, part.left)
             if bands.owns(part, region.box) and keep(
                 region.box, region.confidence, frame.width, frame.height
             ):

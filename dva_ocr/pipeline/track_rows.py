@@ -16,7 +16,7 @@ def build_video_tracks(session: Session, video: Video, model_version_id: int) ->
     """Replace the text tracks of (video, model version) from its regions. Returns tracks written."""
     frames = [
         tracks.FrameRec(
-            fid, index, time_s, ref_index, None if bands is None else tuple((b[0], b[1]) for b in bands)
+            fid, index, time_s, ref_index, None if bands is None else tuple(tuple(b) for b in bands)
         )
         for fid, index, time_s, ref_index, bands in session.execute(
             select(Frame.id, Frame.index, Frame.time_s, Frame.ref_index, Frame.bands).where(
