@@ -58,6 +58,7 @@ class VideoStatus(enum.StrEnum):
     finalizing = "finalizing"
     done = "done"
     failed = "failed"
+    cancelled = "cancelled"  # stopped by a person; retry runs it again from the start
 
 
 class ModelVersion(Base):
@@ -120,6 +121,8 @@ class Video(Base):
     # several video streams was read (sentences; set by extraction, cleared by a reset)
     notes: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     video_stream: Mapped[int | None] = mapped_column(Integer)  # which video stream to read (null: the first)
+    # false when running it again cannot help (ffprobe found no usable media in the file): no Retry
+    retryable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
     model_version: Mapped[ModelVersion] = relationship()
 
@@ -238,6 +241,7 @@ class JobStatus(enum.StrEnum):
     done = "done"
     failed = "failed"  # finished, some items failed (retry them)
     cancelled = "cancelled"
+    paused = "paused"  # items stop between chunks and wait (queued) until the job is resumed
 
 
 class Job(Base):

@@ -101,7 +101,7 @@ def extract_video(media_id: int, *, queue: WorkQueue) -> int:
         if video is None:
             log.info("media %s is gone; nothing to extract", media_id)
             return 0
-        if video.status in (VideoStatus.done, VideoStatus.failed):
+        if video.status not in rows.UNFINISHED:  # done, failed or cancelled
             return 0
         src = settings.media_root / video.path
         sampling = video_sampling(video)
@@ -110,7 +110,7 @@ def extract_video(media_id: int, *, queue: WorkQueue) -> int:
     try:
         info = probe(src, stream)
     except MediaError as exc:
-        rows.fail_media(media_id, str(exc))
+        rows.fail_media(media_id, str(exc), retryable=False)  # the file itself: a retry reads it the same
         return 0
     notes = [n for n in (info.stream_note(),) if n]
     _start(media_id, info, expected_frames(info, sampling), notes)
@@ -122,6 +122,9 @@ def extract_video(media_id: int, *, queue: WorkQueue) -> int:
         sink.flush()
     except MediaError as exc:
         rows.fail_media(media_id, str(exc))
+        return sink.written
+    except rows.ItemStopped as exc:  # cancelled (or failed, reset) while decoding: ffmpeg is stopped
+        log.info("%s", exc)
         return sink.written
     with session_scope() as s:
         rows.touch(
@@ -142,7 +145,7 @@ def _start(media_id: int, info: MediaInfo, frames_total: int | None, notes: list
     with session_scope() as s:
         s.execute(
             update(Video)
-            .where(Video.id == media_id)
+            .where(Video.id == media_id, Video.status.in_(rows.UNFINISHED))  # not if cancelled meanwhile
             .values(
                 media_type=info.media_type,
                 width=info.width,

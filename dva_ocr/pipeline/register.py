@@ -98,6 +98,7 @@ def reset_media(session: Session, video: Video) -> None:
     storage.remove_video_files(get_settings().media_root, video.id)
     video.status = VideoStatus.queued
     video.error = None
+    video.retryable = True
     video.extracted = False
     video.frames_total = None
     video.frames_extracted = 0
