@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, exists, func, literal_column, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, exists, func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -89,12 +89,12 @@ def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]
         written.extend((int(fid), bands) for fid, bands in session.execute(stmt).all())
     if not rows:
         return written
-    last = rows[-1]["index"] + 1
+    extracted = count_frames(media_id, true())  # counted: a video's segments write at the same time
     touch(
         session,
         media_id,
-        frames_extracted=last,
-        frames_total=func.greatest(Video.frames_total, last),
+        frames_extracted=extracted,
+        frames_total=func.greatest(Video.frames_total, extracted),
         # counted, not added up: a redelivered extraction must not count twice
         frames_skipped=count_frames(media_id, Frame.bands == literal_column("'[]'::jsonb")),
         frames_partial=count_frames(media_id, func.jsonb_array_length(Frame.bands) > 0),
