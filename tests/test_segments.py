@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from factories import FakeRegion
 from mediagen import FONT, Caption, make_video
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, TextTrack, Video, VideoSegment
