@@ -117,7 +117,7 @@ const DVA = (() => {
       <td class="duration"></td>
       <td class="state"><span class="status"></span> <span class="stage muted"></span><div class="error-text error"></div></td>
       <td class="progress-cell">${BAR}</td>
-      <td class="count"><span class="tracks"></span> texts<br><span class="muted"><span class="regions"></span> regions</span></td>
+      <td class="count"><span class="tracks"></span> <span class="tracks-word"></span><br><span class="muted"><span class="regions"></span> <span class="regions-word"></span></span></td>
       <td class="actions">
         <button type="button" class="retry" hidden>Retry</button>
         <button type="button" class="cancel" hidden>Cancel</button>
@@ -143,7 +143,7 @@ const DVA = (() => {
     }
     const image = item.media_type === "image";
     tr.querySelector(".duration").textContent = image ? "image" : clock(item.duration);
-    const facts = [image ? "image" : `video ${clock(item.duration)}`, size(item.size_bytes), when(item.created_at)];
+    const facts = [image ? "image" : `video${item.duration == null ? "" : ` ${clock(item.duration)}`}`, size(item.size_bytes), when(item.created_at)];
     if (item.width) facts.splice(1, 0, `${item.width}×${item.height}`);
     const factLine = tr.querySelector(".facts");
     factLine.textContent = facts.filter(Boolean).join(" · ");
@@ -159,7 +159,9 @@ const DVA = (() => {
     }
     showProgress(tr, item);
     tr.querySelector(".tracks").textContent = item.tracks;
+    tr.querySelector(".tracks-word").textContent = item.tracks === 1 ? "text" : "texts";
     tr.querySelector(".regions").textContent = item.regions;
+    tr.querySelector(".regions-word").textContent = item.regions === 1 ? "region" : "regions";
     const mine = mayChange(item);
     tr.querySelector(".retry").hidden = !(item.retryable && mine);
     tr.querySelector(".cancel").hidden = !(item.cancellable && mine);

@@ -1,4 +1,4 @@
-// Starts Swagger UI (from the swagger-ui-bundle package, served at /docs/assets/) on the OpenAPI document.
+// Starts Swagger UI (the fastapi-offline package's copy, served at /docs/assets/) on the OpenAPI document.
 window.addEventListener("DOMContentLoaded", () => {
   const root = document.getElementById("swagger-ui");
   window.ui = SwaggerUIBundle({
@@ -7,5 +7,6 @@ window.addEventListener("DOMContentLoaded", () => {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    validatorUrl: null,  // no badge from the online validator: nothing leaves this server
   });
 });
