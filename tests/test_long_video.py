@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mediagen import make_counter_video
 from sqlalchemy import func, select
+from test_segments import Reader
 
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, TextTrack, Video, VideoSegment
@@ -13,19 +14,6 @@ from dva_ocr.pipeline import IngestOptions, register_media, rows
 from dva_ocr.settings import get_settings
 from dva_ocr.work import EXTRACT, EXTRACT_SEGMENT
 from dva_ocr.work.inline import InlineQueue
-
-
-class Counter:
-    """Reads the frame's number as a line (the frames it is given are the ones that changed)."""
-
-    def __init__(self) -> None:
-        self.images = 0
-
-    def batch(self, images):
-        from factories import FakeRegion
-
-        self.images += len(images)
-        return [[FakeRegion("number", (8, 20, 30, 20))] for _ in images]
 
 
 def test_an_hour_of_tiny_video_in_segments(db, tmp_path, monkeypatch):
@@ -42,7 +30,7 @@ def test_an_hour_of_tiny_video_in_segments(db, tmp_path, monkeypatch):
     monkeypatch.setattr(rows, "upsert_frames", counted)
     with session_scope() as s:
         vid = register_media(s, path, IngestOptions(fps=1)).media_id
-    reader = Counter()
+    reader = Reader()  # a line in each image it is given: the frames that changed
     queue = InlineQueue(lambda _model: reader)
     try:
         queue.send(EXTRACT, vid)

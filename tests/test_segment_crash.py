@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from servers import worker
 from sqlalchemy import func, select
+from test_restarts import _wait_for
 from test_segments import make_cut_video
 from test_stuck_work import own_broker  # noqa: F401 - the fixture: broker keys of this test's own
 
@@ -49,13 +49,14 @@ def _env(prefix: str, **extra: str) -> dict[str, str]:
     )
 
 
-def _wait(predicate: Callable[[], bool], what: str, logs: list[Path], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
-            raise AssertionError(f"timed out waiting for {what}:\n{tails}")
+def _segment_being_written(media_id: int, log: Path) -> int:
+    """Wait (polling fast: a segment takes a second or two) until one of the item's segments is
+    being written; returns it."""
+    deadline = time.monotonic() + 120
+    while (seq := _running_segment(media_id)) is None:
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
         time.sleep(0.01)
+    return seq
 
 
 def _main_pid(log: Path) -> int:
@@ -106,15 +107,16 @@ def _check_one_pass(media_id: int, path: Path) -> list[VideoSegment]:
 
 
 @pytest.fixture()
-def clip(tmp_path) -> Path:
-    return make_cut_video(tmp_path / "crash.mp4")
+def clip(db, tmp_path) -> tuple[Path, int]:
+    """The video and its media item, registered."""
+    path = make_cut_video(tmp_path / "crash.mp4")
+    with session_scope() as s:
+        return path, register_media(s, path, IngestOptions(fps=FPS)).media_id
 
 
 @pytest.mark.slow
-def test_the_pool_process_killed_mid_segment_the_segment_runs_again(db, tmp_path, own_broker, clip):  # noqa: F811
-    prefix, queue = own_broker
-    with session_scope() as s:
-        vid = register_media(s, clip, IngestOptions(fps=FPS)).media_id
+def test_the_pool_process_killed_mid_segment_the_segment_runs_again(tmp_path, own_broker, clip):  # noqa: F811
+    (prefix, queue), (path, vid) = own_broker, clip
     env = _env(prefix)
     with (
         worker(tmp_path / "qocr.log", "qocr", env | {"OCR_THREADS": "1"}) as ocr,
@@ -125,24 +127,21 @@ def test_the_pool_process_killed_mid_segment_the_segment_runs_again(db, tmp_path
         queue.send(EXTRACT, vid)
         killed: list[int] = []
         while not killed:
-            _wait(lambda: _running_segment(vid) is not None, "a segment being written", [extract])
-            seq = _running_segment(vid)
+            seq = _segment_being_written(vid, extract)
             (child,) = _children(main)
             os.kill(child, signal.SIGKILL)
             with session_scope() as s:  # killed mid-way, not just after it ended
                 if s.get(VideoSegment, (vid, seq)).status == "running":
                     killed.append(seq)
-        _wait(lambda: _status(vid) == "done", "the item to finish", [extract, ocr, default])
-    segs = {g.seq: g for g in _check_one_pass(vid, clip)}
+        _wait_for(lambda: _status(vid) == "done", "the item to finish", [extract, ocr, default], 180)
+    segs = {g.seq: g for g in _check_one_pass(vid, path)}
     assert segs[killed[0]].attempts == 2  # run again once, by the redelivered task
     assert "WorkerLostError" in extract.read_text() or "signal 9" in extract.read_text()
 
 
 @pytest.mark.slow
-def test_the_whole_worker_killed_mid_segment_the_sweep_runs_it_again(db, tmp_path, own_broker, clip):  # noqa: F811
-    prefix, queue = own_broker
-    with session_scope() as s:
-        vid = register_media(s, clip, IngestOptions(fps=FPS)).media_id
+def test_the_whole_worker_killed_mid_segment_the_sweep_runs_it_again(tmp_path, own_broker, clip):  # noqa: F811
+    (prefix, queue), (path, vid) = own_broker, clip
     env = _env(prefix)
     sweep = {"SWEEP_INTERVAL_S": "1", "STUCK_AFTER_S": "4"}
     with (
@@ -152,7 +151,7 @@ def test_the_whole_worker_killed_mid_segment_the_sweep_runs_it_again(db, tmp_pat
         with worker(tmp_path / "qextract-1.log", "qextract", env) as first:
             main = _main_pid(first)
             queue.send(EXTRACT, vid)
-            _wait(lambda: _running_segment(vid) is not None, "a segment being written", [first])
+            _segment_being_written(vid, first)
             for pid in [*_children(main), main]:  # the host is gone: nothing is acknowledged or put back
                 os.kill(pid, signal.SIGKILL)
             seq = _running_segment(vid)
@@ -160,7 +159,7 @@ def test_the_whole_worker_killed_mid_segment_the_sweep_runs_it_again(db, tmp_pat
         with session_scope() as s:
             assert s.get(VideoSegment, (vid, seq)).attempts == 1
         with worker(tmp_path / "qextract-2.log", "qextract", env) as second:
-            _wait(lambda: _status(vid) == "done", "the item to finish", [second, ocr, default])
-    segs = {g.seq: g for g in _check_one_pass(vid, clip)}
+            _wait_for(lambda: _status(vid) == "done", "the item to finish", [second, ocr, default], 180)
+    segs = {g.seq: g for g in _check_one_pass(vid, path)}
     assert segs[seq].attempts == 2
     assert f"segment {seq} was running and wrote nothing for too long" in default.read_text()

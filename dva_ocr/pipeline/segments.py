@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select, true, update
+from sqlalchemy import ColumnElement, Update, case, func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -97,19 +97,19 @@ def begin(media_id: int, seq: int, max_attempts: int) -> Span | None:
     return None
 
 
+def _unfinished(media_id: int, seq: int) -> Update:
+    """An update of a segment's row while it is not done."""
+    return update(VideoSegment).where(
+        VideoSegment.video_id == media_id, VideoSegment.seq == seq, VideoSegment.status != SegmentStatus.done
+    )
+
+
 def keep_alive(session: Session, media_id: int, seq: int) -> None:
     """Note that a segment's run is alive (in the transaction that writes its frames); raises
     ``SegmentDone`` when another run finished it. The row stays locked until that transaction ends,
     so frames are never written after the segment is done (and renumbered)."""
     alive = session.scalar(
-        update(VideoSegment)
-        .where(
-            VideoSegment.video_id == media_id,
-            VideoSegment.seq == seq,
-            VideoSegment.status != SegmentStatus.done,
-        )
-        .values(touched_at=func.now())
-        .returning(VideoSegment.seq)
+        _unfinished(media_id, seq).values(touched_at=func.now()).returning(VideoSegment.seq)
     )
     if alive is None:
         raise SegmentDone(f"segment {seq} of media {media_id} was finished by another run")
@@ -124,12 +124,7 @@ def finish(media_id: int, seq: int, frames: int, report: DecodeReport, *, renumb
         if video is None or video.status != VideoStatus.processing or video.extracted:
             return False
         done = s.scalar(
-            update(VideoSegment)
-            .where(
-                VideoSegment.video_id == media_id,
-                VideoSegment.seq == seq,
-                VideoSegment.status != SegmentStatus.done,
-            )
+            _unfinished(media_id, seq)
             .values(status=SegmentStatus.done, frames=frames, report=report.to_json(), finished_at=func.now())
             .returning(VideoSegment.seq)
         )
