@@ -161,6 +161,11 @@ def test_the_library_stays_fast_on_many_rows(app, db):
         body = client.get(f"/api/media?{query}").json()
         worst = max(worst, time.perf_counter() - started)
         assert body["total"] > 0 and body["items"], query
+    page = client.get("/api/media?limit=50")  # what pages poll goes gzipped
+    assert (
+        page.headers["content-encoding"] == "gzip"
+        and int(page.headers["content-length"]) < len(page.content) / 4
+    )
     assert _names(client, "q=board&type=video&limit=1")[1] == sum(
         1 for i in range(2000) if i % 7 == 0 and i % 5 != 0
     )

@@ -18,6 +18,7 @@ from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
 from dva_ocr.web import api, api_jobs, api_users, docs, files, metrics, pages, request_ids, schemas
 from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
+from dva_ocr.web.compress import CompressPolled
 from dva_ocr.web.guards import LimitBody, RefuseNul, SecurityHeaders
 from dva_ocr.work.queues import Sent, Task, WorkQueue
 
@@ -44,6 +45,7 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app.state.settings = settings
     app.state.queue = queue or NoQueue()
     # Added inside out: the last one added sees a request first.
+    app.add_middleware(CompressPolled)
     app.add_middleware(LimitBody, upload_max_bytes=settings.upload_max_bytes)
     app.add_middleware(AuthenticateFirst, settings=settings)
     app.add_middleware(
