@@ -64,9 +64,13 @@ def _context(browser, web: str, *, size: str = "desktop", dark: bool = False, st
     context.on("weberror", lambda e: errors.append(str(e.error)))
     try:
         yield context
-        assert not errors, errors
+    except Exception as exc:
+        if errors:  # the script error behind a timeout says more than the timeout
+            raise AssertionError(f"script errors on the page: {errors}") from exc
+        raise
     finally:
         context.close()
+    assert not errors, errors
 
 
 def _logged_in(browser, web: str, name: str):  # noqa: F811

@@ -160,7 +160,7 @@ def bulk_media(
 ) -> dict:
     """Delete, retry or cancel several items; each is checked and done on its own (members: only
     what they uploaded), and the answer says per item whether it was done or why not."""
-    results = []
+    results: list[dict[str, object]] = []
     for media_id in dict.fromkeys(body.ids):
         try:
             check_may_change(user, media_admin.get_media(db, media_id))

@@ -156,23 +156,25 @@ def _job(db: Session, job_id: int) -> dict[str, Any]:
     }
 
 
-@router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: Id, db: Session = Depends(get_db)) -> HTMLResponse:
+def _job_view(request: Request, db: Session, job_id: int, *, whole: bool) -> Response:
     try:
         context = _job(db, job_id)
     except NotFound as exc:
         return not_found(request, str(exc))
-    return render(request, "job.html", active="jobs", **_versioned(request, context))
+    if whole:
+        return render(request, "job.html", active="jobs", **_versioned(request, context))
+    return _fragment(request, "job_live.html", context)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: Id, db: Session = Depends(get_db)) -> Response:
+    return _job_view(request, db, job_id, whole=True)
 
 
 @router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
 def job_live(request: Request, job_id: Id, db: Session = Depends(get_db)) -> Response:
     """The live part of a job's page alone."""
-    try:
-        context = _job(db, job_id)
-    except NotFound as exc:
-        return not_found(request, str(exc))
-    return _fragment(request, "job_live.html", context)
+    return _job_view(request, db, job_id, whole=False)
 
 
 @router.post("/jobs/{job_id}/{action}", dependencies=[Depends(admin)])

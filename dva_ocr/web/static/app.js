@@ -574,13 +574,14 @@ const DVA = (() => {
     const poller = every(async () => {
       if (!following.size) return IDLE_MS;
       try {
-        const data = await api(`/api/media?ids=${[...following.keys()].join(",")}&limit=${following.size}`);
+        const asked = [...following.keys()];  // uploads that end while this request is out join the next one
+        const data = await api(`/api/media?ids=${asked.join(",")}&limit=${asked.length}`);
         const found = new Set(data.items.map(i => i.id));
         for (const item of data.items) {
           for (const li of following.get(item.id) || []) show(li, item);
           if (FINISHED.includes(item.status)) following.delete(item.id);
         }
-        for (const id of [...following.keys()]) if (!found.has(id)) following.delete(id);  // deleted
+        for (const id of asked) if (!found.has(id)) following.delete(id);  // deleted meanwhile
       } catch (e) { /* the next poll tries again */ }
       return following.size ? BUSY_MS : IDLE_MS;
     });
