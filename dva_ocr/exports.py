@@ -2,7 +2,8 @@
 
 A *track* is one text followed across consecutive sampled frames: its voted text, the seconds it is on
 screen, a confidence and a box per frame. ``render(fmt, media, tracks)`` returns the file as a string;
-``FORMATS`` gives each format's content type and file extension.
+``FORMATS`` gives each format's content type and file extension. ``zip_files`` packs several exports
+into one zip with a ``MANIFEST.txt`` that names what was left out and why.
 
 Subtitle formats (SRT, WebVTT) never have overlapping cues, since players show those badly: the
 timeline is cut at every track start and end, each piece's cue holds the texts of all tracks visible
@@ -17,17 +18,21 @@ import io
 import json
 import math
 import re
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "FORMATS",
+    "MANIFEST",
     "MIN_CUE_SECONDS",
+    "SUBTITLES",
     "ExportMedia",
     "ExportTrack",
     "TrackBox",
     "export_filename",
     "render",
+    "zip_files",
 ]
 
 MIN_CUE_SECONDS = 1.0  # on-screen time of a track with end <= start (an image: start = end = 0)
@@ -38,6 +43,10 @@ FORMATS: dict[str, tuple[str, str]] = {
     "srt": ("application/x-subrip; charset=utf-8", "srt"),
     "vtt": ("text/vtt; charset=utf-8", "vtt"),
 }
+
+
+SUBTITLES = ("srt", "vtt")  # timed formats: an image, with no timeline, has none
+MANIFEST = "MANIFEST.txt"
 
 
 @dataclass(frozen=True)
@@ -283,3 +292,23 @@ _RENDERERS: dict[str, Callable[[ExportMedia, Sequence[ExportTrack]], str]] = {
     "srt": _render_srt,
     "vtt": _render_vtt,
 }
+
+
+# --- zip ---------------------------------------------------------------------------------------------
+
+
+def zip_files(fmt: str, files: Sequence[tuple[str, str]], left_out: Sequence[tuple[str, str]]) -> bytes:
+    """A zip of export ``files`` ((name, text), UTF-8) with a ``MANIFEST.txt``: the format, the files
+    and each item ``left_out`` ((what, why)). Names must be unique."""
+    names = [name for name, _ in files]
+    if len(set(names)) != len(names) or MANIFEST in names:
+        raise ValueError(f"export file names must be unique and not {MANIFEST}: {names}")
+    lines = [f"dva-ocr export, format {fmt}: {len(files)} file(s)", *(f"  {n}" for n in names)]
+    if left_out:
+        lines += [f"left out: {len(left_out)} item(s)", *(f"  {what}: {why}" for what, why in left_out)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(MANIFEST, "\n".join(lines) + "\n")
+        for name, text in files:
+            z.writestr(name, text.encode("utf-8"))
+    return buf.getvalue()

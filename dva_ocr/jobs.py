@@ -6,6 +6,8 @@ bands; nothing is decoded again) with the job's model in chunks, storing regions
 versions' (never deleting them), then builds that version's text tracks. Frames already read by
 the version are not read again, so a re-run, a retry or a redelivered task changes nothing.
 Progress is counted in the rows (it survives restarts); cancelling stops items between chunks.
+Pausing stops them between chunks too, but puts them back in the queue (``queued``), freeing the
+workers; resuming sends their tasks again and they go on from the first frame not read yet.
 Promoting points the media items at the job's version: search and exports follow it.
 """
 
@@ -30,7 +32,8 @@ from dva_ocr.pipeline.rows import frames_read_by, is_read, unread_frames
 log = logging.getLogger(__name__)
 
 TERMINAL_ITEM = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
-CHUNK = 8  # frames read per engine call (and between cancellation checks)
+CHUNK = 8  # frames read per engine call (and between cancellation and pause checks)
+PAUSED = "paused"  # what run_item returns for an item its paused job put back in the queue
 
 
 def select_media(
@@ -123,6 +126,9 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
             return item.status
         if item.status in (JobStatus.done, JobStatus.cancelled):
             return item.status
+        if job.status == JobStatus.paused:
+            item.status = JobStatus.queued  # waits for the resume, which sends its task again
+            return PAUSED
         item.status = JobStatus.running
         item.error = None
         item.started_at = func.coalesce(JobItem.started_at, func.now())
@@ -136,8 +142,12 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
         reader = reader_for(model)
         while True:
             with session_scope() as s:
-                if s.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.cancelled:
+                now = s.scalar(select(Job.status).where(Job.id == job_id))
+                if now == JobStatus.cancelled:
                     return _finish_item(job_id, media_id, JobStatus.cancelled)
+                if now == JobStatus.paused:
+                    _set_item(s, job_id, media_id, status=JobStatus.queued)
+                    return PAUSED
                 frames = unread_frames(s, media_id, mv_id, CHUNK)
             if not frames:
                 break
@@ -155,22 +165,20 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
         return _finish_item(job_id, media_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
 
 
+def _set_item(session: Session, job_id: int, media_id: int, **values: Any) -> None:
+    session.execute(
+        update(JobItem).where(JobItem.job_id == job_id, JobItem.video_id == media_id).values(**values)
+    )
+
+
 def _count_item_frames(job_id: int, media_id: int, mv_id: int) -> None:
     with session_scope() as s:
-        s.execute(
-            update(JobItem)
-            .where(JobItem.job_id == job_id, JobItem.video_id == media_id)
-            .values(frames_done=frames_read_by(media_id, mv_id))
-        )
+        _set_item(s, job_id, media_id, frames_done=frames_read_by(media_id, mv_id))
 
 
 def _finish_item(job_id: int, media_id: int, status: str, error: str | None = None) -> str:
     with session_scope() as s:
-        s.execute(
-            update(JobItem)
-            .where(JobItem.job_id == job_id, JobItem.video_id == media_id)
-            .values(status=status, error=error and error[:2000], finished_at=func.now())
-        )
+        _set_item(s, job_id, media_id, status=status, error=error and error[:2000], finished_at=func.now())
         job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.status == JobStatus.cancelled:
             return status
@@ -193,6 +201,34 @@ def cancel_job(session: Session, job_id: int) -> Job:
         .values(status=JobStatus.cancelled)
     )
     return job
+
+
+def pause_job(session: Session, job_id: int) -> Job:
+    """Pause a queued or running job: each item stops after the chunk it is reading and waits."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if job.status not in (JobStatus.queued, JobStatus.running):
+        raise DvaOcrError(f"job {job_id} is {job.status}; only a queued or running job can be paused")
+    job.status = JobStatus.paused
+    return job
+
+
+def resume_job(session: Session, job_id: int, busy: set[int]) -> list[int]:
+    """Resume a paused job; returns the media ids of its waiting items for the caller to enqueue,
+    leaving out ``busy`` ones (a task for them is still queued or running)."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if job.status != JobStatus.paused:
+        raise DvaOcrError(f"job {job_id} is {job.status}; only a paused job can be resumed")
+    job.status = JobStatus.running if job.started_at else JobStatus.queued
+    waiting = session.scalars(
+        select(JobItem.video_id)
+        .where(JobItem.job_id == job_id, JobItem.status == JobStatus.queued)
+        .order_by(JobItem.video_id)
+    )
+    return [media_id for media_id in waiting if media_id not in busy]
 
 
 def retry_job(session: Session, job_id: int) -> list[int]:

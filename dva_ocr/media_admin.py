@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dva_ocr.db.tables import Frame, Region, TextTrack, Video, VideoStatus
@@ -18,12 +19,27 @@ from dva_ocr.media import storage
 from dva_ocr.media.images import too_many_pixels
 from dva_ocr.media.probe import probe
 from dva_ocr.pipeline import IngestOptions, Registered, register_media, reset_media
+from dva_ocr.pipeline.rows import UNFINISHED
 from dva_ocr.settings import get_settings
 from dva_ocr.work.queues import WorkQueue
 
 
 class TooLarge(DvaOcrError):
     pass
+
+
+RETRYABLE = (VideoStatus.failed, VideoStatus.cancelled)  # statuses a person may run again
+
+
+def stage_of(v: Video) -> str:
+    """Where an item is in the pipeline: waiting (for a frame extraction worker), extracting (frames
+    being sampled; OCR reads them as they come), reading (every frame sampled, OCR going on),
+    finalizing (the roll-up), or its final status (done, failed, cancelled)."""
+    if v.status == VideoStatus.queued:
+        return "waiting"
+    if v.status == VideoStatus.processing:
+        return "reading" if v.extracted else "extracting"
+    return str(v.status)
 
 
 def media_json(v: Video) -> dict[str, Any]:
@@ -34,7 +50,10 @@ def media_json(v: Video) -> dict[str, Any]:
         "owner_id": v.owner_id,
         "media_type": v.media_type,
         "status": v.status,
+        "stage": stage_of(v),
         "error": v.error,
+        "retryable": v.status in RETRYABLE and v.retryable,
+        "cancellable": v.status in UNFINISHED,
         "notes": list(v.notes or []),
         "video_stream": v.video_stream,
         "duration": v.duration,
@@ -63,6 +82,7 @@ def media_json(v: Video) -> dict[str, Any]:
         "regions": v.regions_count,
         "tracks": v.tracks_count,
         "created_at": v.created_at.isoformat() if v.created_at else None,
+        "started_at": v.started_at.isoformat() if v.started_at else None,
         "finished_at": v.finished_at.isoformat() if v.finished_at else None,
     }
 
@@ -74,8 +94,81 @@ def get_media(session: Session, media_id: int) -> Video:
     return v
 
 
+# What the library sorts by (``MediaQuery.sort``): the column, ties broken by id.
+SORTS: dict[str, Any] = {
+    "date": Video.created_at,
+    "name": func.lower(Video.source_name),
+    "duration": Video.duration,
+    "texts": Video.tracks_count,
+    "size": Video.size_bytes,
+}
+MEDIA_TYPES = ("video", "image")
+
+
+@dataclass(frozen=True)
+class MediaQuery:
+    """A page of the library: filters (statuses, media type, a part of the name, ids), sort, page."""
+
+    statuses: tuple[str, ...] = ()
+    media_type: str | None = None
+    name: str = ""
+    ids: tuple[int, ...] = ()
+    sort: str = "date"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        known = {s.value for s in VideoStatus}
+        if unknown := [s for s in self.statuses if s not in known]:
+            raise DvaOcrError(f"unknown status {', '.join(unknown)}: use {', '.join(sorted(known))}")
+        if self.media_type is not None and self.media_type not in MEDIA_TYPES:
+            raise DvaOcrError(f"unknown media type {self.media_type!r}: use video or image")
+        if self.sort not in SORTS:
+            raise DvaOcrError(f"unknown sort {self.sort!r}: use one of {', '.join(SORTS)}")
+
+    def conditions(self) -> list[Any]:
+        where: list[Any] = []
+        if self.statuses:
+            where.append(Video.status.in_(self.statuses))
+        if self.media_type == "image":
+            where.append(Video.media_type == "image")
+        elif self.media_type == "video":  # not yet probed counts as a video: images are probed at upload
+            where.append(or_(Video.media_type.is_(None), Video.media_type != "image"))
+        if self.name.strip():
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", self.name.strip()) + "%"
+            where.append(Video.source_name.ilike(pattern, escape="\\"))
+        if self.ids:
+            where.append(Video.id.in_(self.ids))
+        return where
+
+
+@dataclass(frozen=True)
+class MediaPage:
+    items: list[Video]
+    total: int  # items that match the filters, on every page
+
+
 def list_media(session: Session, *, limit: int = 200, offset: int = 0) -> list[Video]:
-    return list(session.scalars(select(Video).order_by(Video.id.desc()).limit(limit).offset(offset)))
+    """The latest media items first (``query_media`` filters and sorts)."""
+    return query_media(session, MediaQuery(limit=limit, offset=offset)).items
+
+
+def query_media(session: Session, query: MediaQuery) -> MediaPage:
+    """One page of the library and how many items match in all."""
+    where = query.conditions()
+    key = SORTS[query.sort]
+    if query.descending:
+        order = [key.desc().nulls_last(), Video.id.desc()]
+    else:
+        order = [key.asc().nulls_last(), Video.id]
+    page = select(Video).where(*where).order_by(*order).limit(query.limit).offset(query.offset)
+    items = list(session.scalars(page))
+    if query.offset == 0 and len(items) < query.limit:
+        total = len(items)  # the whole answer is on this page: no count needed
+    else:
+        total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+    return MediaPage(items, total)
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
@@ -112,7 +205,6 @@ def reset_for_retry(session: Session, media_id: int, queue: WorkQueue) -> Video:
     is working on (the sweep's test: no stage touched it for STUCK_AFTER_S and the broker holds no
     task for it, as after a restart that lost its tasks). One that is really running, or done, is
     refused with the reason."""
-    from dva_ocr.pipeline.rows import UNFINISHED
     from dva_ocr.pipeline.sweep import still_running
 
     v = session.get(Video, media_id, with_for_update=True)
@@ -122,12 +214,32 @@ def reset_for_retry(session: Session, media_id: int, queue: WorkQueue) -> Video:
         raise DvaOcrError(
             f"media {media_id} is done; nothing to retry (a reprocessing job reads it again with a model)"
         )
+    if v.status == VideoStatus.failed and not v.retryable:
+        raise DvaOcrError(
+            f"media {media_id} cannot be read ({v.error}); retrying cannot help: delete it, or ingest "
+            "a file that is media"
+        )
     if v.status in UNFINISHED and (why := still_running(session, v, queue)) is not None:
         raise DvaOcrError(
             f"media {media_id} is {v.status} and still being worked on: {why}; "
             "it can be retried once it has failed or nothing has touched it for a while"
         )
     reset_media(session, v)
+    return v
+
+
+def cancel_media(session: Session, media_id: int) -> Video:
+    """Stop an item that is queued or being worked on: it ends ``cancelled``. Its extraction stops at
+    its next batch of frames (ffmpeg is stopped), OCR tasks still queued for it skip it, the roll-up
+    never runs; the frames read so far are kept until a retry runs it again from the start."""
+    v = session.get(Video, media_id, with_for_update=True)
+    if v is None:
+        raise NotFound(f"no media item {media_id}")
+    if v.status not in UNFINISHED:
+        raise DvaOcrError(f"media {media_id} is {v.status}; only queued or processing items can be cancelled")
+    v.status = VideoStatus.cancelled
+    v.finished_at = func.now()
+    v.touched_at = func.now()
     return v
 
 
@@ -194,13 +306,10 @@ def track_json(t: TextTrack) -> dict[str, Any]:
     }
 
 
-def export_media(session: Session, media_id: int, fmt: str) -> tuple[str, str, str]:
-    """(body, content type, file name) of a media item's tracks in an export format."""
+def _export_parts(session: Session, v: Video) -> tuple[Any, list[Any]]:
+    """The ``exports`` view of a media item and its tracks."""
     from dva_ocr import exports
 
-    if fmt not in exports.FORMATS:
-        raise DvaOcrError(f"unknown export format {fmt!r}: use one of {', '.join(exports.FORMATS)}")
-    v = get_media(session, media_id)
     media = exports.ExportMedia(
         id=v.id,
         name=v.source_name,
@@ -219,9 +328,73 @@ def export_media(session: Session, media_id: int, fmt: str) -> tuple[str, str, s
             confidence=t.confidence,
             boxes=tuple(exports.TrackBox(b["t"], b["frame"], tuple(b["box"])) for b in t.boxes),
         )
-        for t in tracks_of(session, media_id)
+        for t in tracks_of(session, v.id)
     ]
+    return media, tracks
+
+
+def _check_format(fmt: str) -> None:
+    from dva_ocr import exports
+
+    if fmt not in exports.FORMATS:
+        raise DvaOcrError(f"unknown export format {fmt!r}: use one of {', '.join(exports.FORMATS)}")
+
+
+def export_media(session: Session, media_id: int, fmt: str) -> tuple[str, str, str]:
+    """(body, content type, file name) of a media item's tracks in an export format."""
+    from dva_ocr import exports
+
+    _check_format(fmt)
+    media, tracks = _export_parts(session, get_media(session, media_id))
     return exports.render(fmt, media, tracks), exports.FORMATS[fmt][0], exports.export_filename(fmt, media)
+
+
+MAX_ZIP_ITEMS = 1000
+
+
+@dataclass(frozen=True)
+class ZipExport:
+    body: bytes
+    filename: str
+    included: list[int]  # media ids with a file in the zip
+    left_out: list[dict[str, Any]]  # {"id", "name", "code", "reason"} per item without one
+
+
+def export_zip(session: Session, media_ids: list[int], fmt: str) -> ZipExport:
+    """Several items' exports in one zip (``ID-NAME.EXT`` each). Left out, and named with the reason
+    in the zip's MANIFEST.txt: items not done yet, and images in a subtitle format (no timeline)."""
+    from dva_ocr import exports
+
+    _check_format(fmt)
+    ids = list(dict.fromkeys(media_ids))
+    if not ids:
+        raise DvaOcrError("choose the media to export")
+    if len(ids) > MAX_ZIP_ITEMS:
+        raise DvaOcrError(f"at most {MAX_ZIP_ITEMS} media items per export, got {len(ids)}")
+    videos = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+    if missing := [i for i in ids if i not in videos]:
+        raise NotFound(f"no media item {', '.join(map(str, missing))}")
+    files: list[tuple[str, str]] = []
+    included: list[int] = []
+    left_out: list[dict[str, Any]] = []
+    for v in (videos[i] for i in ids):
+        if v.status != VideoStatus.done:
+            code, reason = "unfinished", f"not finished ({v.status})"
+        elif fmt in exports.SUBTITLES and v.media_type == "image":
+            code = "image"
+            reason = f"an image has no timeline, so no {fmt.upper()} subtitles (export it as JSON or CSV)"
+        else:
+            media, tracks = _export_parts(session, v)
+            name = f"{v.id}-{exports.export_filename(fmt, media)}"
+            files.append((name, exports.render(fmt, media, tracks)))
+            included.append(v.id)
+            continue
+        left_out.append({"id": v.id, "name": v.source_name, "code": code, "reason": reason})
+    if not files:
+        why = "; ".join(f"{x['name']} (media {x['id']}): {x['reason']}" for x in left_out)
+        raise DvaOcrError(f"nothing to export: {why}")
+    body = exports.zip_files(fmt, files, [(f"{x['id']}-{x['name']}", x["reason"]) for x in left_out])
+    return ZipExport(body, f"dva-ocr-export-{fmt}.zip", included, left_out)
 
 
 def frame_path(session: Session, media_id: int, index: int) -> Path:

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         description="onnxruntime's optimised models are cached here (CPU); empty: no cache",
     )
     ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
+    extract_segment_s: float = Field(
+        default=300,
+        ge=10,
+        description="a longer video is extracted in segments of about this many seconds, one qextract "
+        "task each (in parallel on several workers); a shorter one in one task",
+    )
     # 10 waits of 1, 2, 4 ... 120 s, jittered within their upper half: 4 to 8 minutes in all, so a
     # PostgreSQL or Redis restart of a minute or two is outlasted (workers/tasks.py)
     task_max_retries: int = Field(

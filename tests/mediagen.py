@@ -50,6 +50,23 @@ def make_video(
     return path
 
 
+def make_counter_video(path: Path, *, seconds: int, size: str = "64x64", change_s: int = 600) -> Path:
+    """A long H.264 video made fast: a dark picture whose drawn number changes every ``change_s``
+    seconds (prefixed "Caption number" from 320 px wide), 1 fps below 320 px wide, else 25 fps;
+    keyframes every minute. Ten hours at 64x64 encode in seconds."""
+    w = int(size.split("x")[0])
+    rate = 1 if w < 320 else 25
+    label = "" if w < 320 else "Caption number "
+    font = max(12, w // 4) if w < 320 else 40
+    number = f"%{{eif\\:floor(t/{change_s})\\:d}}"
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=0x1d2b3a:s={size}:r={rate}:d={seconds}",
+        "-vf", f"drawtext=fontfile={FONT}:text='{label}{number}':fontsize={font}:fontcolor=white:x=8:y=h/3",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", str(60 * rate), "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
 def make_audio_only(path: Path, duration: float = 2.0) -> Path:
     _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={duration}", "-c:a", "aac", str(path))
     return path

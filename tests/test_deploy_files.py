@@ -14,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_compose_runs_one_worker_per_queue_against_its_own_services():
     doc = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())
     services = doc["services"]
-    commands = [s.get("command", []) for s in services.values()]
+    # the default profile runs one worker per queue; the gpu profile adds a qocr worker on a GPU
+    commands = [s.get("command", []) for s in services.values() if not s.get("profiles")]
     queues = sorted(c[c.index("--queue") + 1] for c in commands if "--queue" in c)
     assert queues == sorted(QUEUES)
+    gpu = [s for s in services.values() if "gpu" in s.get("profiles", [])]
+    assert [s["command"][s["command"].index("--queue") + 1] for s in gpu] == ["qocr"]
     for name, svc in services.items():
         if name.startswith("worker-"):
             env = svc["environment"]

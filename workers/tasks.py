@@ -42,6 +42,7 @@ queue = CeleryQueue(app)
 
 STAGES = {
     queues.EXTRACT.name: "frame extraction",
+    queues.EXTRACT_SEGMENT.name: "frame extraction",
     queues.OCR_FRAMES.name: "OCR",
     queues.FINALIZE.name: "the roll-up",
     queues.REPROCESS_ITEM.name: "reprocessing",
@@ -149,6 +150,17 @@ def extract_video(self: Task, media_id: int) -> int:
     return _with_retries(
         self,
         lambda: _run_stage(media_id, queues.EXTRACT, lambda: pipeline.extract_video(media_id, queue=queue)),
+    )
+
+
+@app.task(name=queues.EXTRACT_SEGMENT.name, base=StageTask, bind=True)
+def extract_segment(self: Task, media_id: int, seq: int) -> int:
+    """One time range of a long video (dva_ocr.pipeline.segments)."""
+    return _with_retries(
+        self,
+        lambda: _run_stage(
+            media_id, queues.EXTRACT_SEGMENT, lambda: pipeline.extract_segment(media_id, seq, queue=queue)
+        ),
     )
 
 

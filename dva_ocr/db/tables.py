@@ -58,6 +58,7 @@ class VideoStatus(enum.StrEnum):
     finalizing = "finalizing"
     done = "done"
     failed = "failed"
+    cancelled = "cancelled"  # stopped by a person; retry runs it again from the start
 
 
 class ModelVersion(Base):
@@ -120,6 +121,8 @@ class Video(Base):
     # several video streams was read (sentences; set by extraction, cleared by a reset)
     notes: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     video_stream: Mapped[int | None] = mapped_column(Integer)  # which video stream to read (null: the first)
+    # false when running it again cannot help (ffprobe found no usable media in the file): no Retry
+    retryable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
     model_version: Mapped[ModelVersion] = relationship()
 
@@ -238,6 +241,7 @@ class JobStatus(enum.StrEnum):
     done = "done"
     failed = "failed"  # finished, some items failed (retry them)
     cancelled = "cancelled"
+    paused = "paused"  # items stop between chunks and wait (queued) until the job is resumed
 
 
 class Job(Base):
@@ -329,3 +333,29 @@ class AuthFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SegmentStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+
+
+class VideoSegment(Base):
+    """A time range of a long video that one ``qextract`` task extracts (``dva_ocr.pipeline.segments``):
+    the frames a whole pass takes at times in [start_s, end_s). ``touched_at``: when its task last
+    wrote frames (the sweep queues a running segment again when that was long ago); ``report``: what
+    ffmpeg reported decoding it (``DecodeReport.to_json``), merged into the item's notes at the end."""
+
+    __tablename__ = "video_segments"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)  # null: to the end of the video
+    status: Mapped[str] = mapped_column(String(20), default=SegmentStatus.queued)
+    frames: Mapped[int] = mapped_column(Integer, default=0)  # frame rows it wrote (once done)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times a task started it
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    touched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,6 +1,7 @@
 """The ingest pipeline as plain functions: register -> extract -> OCR batches -> finalize.
 
 One job per module: ``register`` (storage, the media row), ``extract`` (the ``qextract`` stage),
+``segments`` (a long video's segments, extracted in parallel),
 ``read`` (the ``qocr`` stage; ``read_and_store`` is shared with reprocessing jobs), ``finalize`` (the
 ``qdefault`` roll-up), ``rows`` (the SQL writes and counters), ``bands`` (pure band geometry),
 ``track_rows`` (text track rows), ``sweep`` (stuck work), ``contracts`` (what a reader is and returns).
@@ -10,7 +11,7 @@ knows about Celery: stages queue the next one through a ``dva_ocr.work.WorkQueue
 """
 
 from dva_ocr.pipeline.contracts import FoundRegion, Reader, TextRegion
-from dva_ocr.pipeline.extract import extract_video
+from dva_ocr.pipeline.extract import extract_segment, extract_video
 from dva_ocr.pipeline.finalize import finalize_video, maybe_finalize
 from dva_ocr.pipeline.read import ocr_frames, read_and_store, read_frames
 from dva_ocr.pipeline.register import IngestOptions, Registered, register_media, reset_media
@@ -24,6 +25,7 @@ __all__ = [
     "Registered",
     "TextRegion",
     "build_video_tracks",
+    "extract_segment",
     "extract_video",
     "fail_media",
     "finalize_video",

@@ -111,8 +111,8 @@ def ocr_frames(
     every frame is read. Returns regions written."""
     with session_scope() as s:
         video = s.get(Video, media_id)
-        if video is None or video.status == VideoStatus.failed:
-            log.info("media %s is gone or failed; skipping %d frames", media_id, len(frame_ids))
+        if video is None or video.status in (VideoStatus.failed, VideoStatus.cancelled):
+            log.info("media %s is gone, failed or cancelled; skipping %d frames", media_id, len(frame_ids))
             return 0
         mv_id = model_version_id or video.model_version_id
         keep = RegionFilter.from_json(video.filters).keep

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dva_ocr.db.tables import Frame, TextTrack, Video, VideoStatus
+from dva_ocr.db.tables import Frame, TextTrack, Video, VideoSegment, VideoStatus
 from dva_ocr.errors import MediaError
 from dva_ocr.filters import RegionFilter
 from dva_ocr.media import storage
@@ -95,9 +95,11 @@ def reset_media(session: Session, video: Video) -> None:
     """Forget a media item's frames and results so it can run again from the start."""
     session.query(TextTrack).filter(TextTrack.video_id == video.id).delete()
     session.query(Frame).filter(Frame.video_id == video.id).delete()
+    session.query(VideoSegment).filter(VideoSegment.video_id == video.id).delete()
     storage.remove_video_files(get_settings().media_root, video.id)
     video.status = VideoStatus.queued
     video.error = None
+    video.retryable = True
     video.extracted = False
     video.frames_total = None
     video.frames_extracted = 0

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, exists, func, literal_column, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, exists, func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -34,14 +34,26 @@ def touch(session: Session, media_id: int, **values: Any) -> None:
     session.execute(update(Video).where(Video.id == media_id).values(touched_at=func.now(), **values))
 
 
-def fail_media(media_id: int, message: str) -> None:
-    """Mark a media item failed with a message a person can act on (its own transaction)."""
+class ItemStopped(Exception):
+    """The media item is no longer being extracted (cancelled, failed, or reset for a retry): the
+    extraction writing its frames stops here."""
+
+
+def fail_media(media_id: int, message: str, *, retryable: bool = True) -> None:
+    """Mark a media item failed with a message a person can act on (its own transaction); one a
+    person cancelled stays cancelled. ``retryable=False``: running it again cannot help."""
     with session_scope() as s:
-        s.execute(
+        failed = s.scalar(
             update(Video)
-            .where(Video.id == media_id)
-            .values(status=VideoStatus.failed, error=message[:2000], finished_at=func.now())
+            .where(Video.id == media_id, Video.status != VideoStatus.cancelled)
+            .values(
+                status=VideoStatus.failed, error=message[:2000], finished_at=func.now(), retryable=retryable
+            )
+            .returning(Video.id)
         )
+    if failed is None:
+        log.info("media %s is gone or cancelled; not marked failed: %s", media_id, message)
+        return
     telemetry.count(telemetry.MEDIA_FAILED)
     log.warning("media %s failed: %s", media_id, message)
 
@@ -57,7 +69,11 @@ FRAME_ROWS_PER_STATEMENT = 1000
 
 def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]]) -> list[tuple[int, Any]]:
     """Write frame rows (again, if a redelivered extraction wrote them before) and the item's frame
-    counters, ``FRAME_ROWS_PER_STATEMENT`` rows per statement. Returns (frame id, bands) per row."""
+    counters, ``FRAME_ROWS_PER_STATEMENT`` rows per statement. Returns (frame id, bands) per row.
+    Raises ``ItemStopped`` when the item is no longer ``processing`` (cancelled, failed, reset)."""
+    status = session.scalar(select(Video.status).where(Video.id == media_id))
+    if status != VideoStatus.processing:
+        raise ItemStopped(f"media {media_id} is {status or 'gone'}; its extraction stops")
     written: list[tuple[int, Any]] = []
     for start in range(0, len(rows), FRAME_ROWS_PER_STATEMENT):
         values = insert(Frame).values(list(rows[start : start + FRAME_ROWS_PER_STATEMENT]))
@@ -73,12 +89,12 @@ def upsert_frames(session: Session, media_id: int, rows: Sequence[dict[str, Any]
         written.extend((int(fid), bands) for fid, bands in session.execute(stmt).all())
     if not rows:
         return written
-    last = rows[-1]["index"] + 1
+    extracted = count_frames(media_id, true())  # counted: a video's segments write at the same time
     touch(
         session,
         media_id,
-        frames_extracted=last,
-        frames_total=func.greatest(Video.frames_total, last),
+        frames_extracted=extracted,
+        frames_total=func.greatest(Video.frames_total, extracted),
         # counted, not added up: a redelivered extraction must not count twice
         frames_skipped=count_frames(media_id, Frame.bands == literal_column("'[]'::jsonb")),
         frames_partial=count_frames(media_id, func.jsonb_array_length(Frame.bands) > 0),

@@ -9,8 +9,16 @@ between committing an item and queueing it. The sweep queues the stage the item 
 that is queued or running with no task is marked failed (``jobs retry`` runs it again).
 
 The decision is re-checked under a row lock (``touched_at`` unchanged), so two sweeps, or a sweep and
-a worker, cannot both act on one item. ``still_running`` is the same liveness test for one item, which
-a person's retry of an unfinished item must pass (``dva_ocr.media_admin.reset_for_retry``).
+a worker, cannot both act on one item.
+
+A long video's segment (``dva_ocr.pipeline.segments``) that is running but has not written for
+``STUCK_AFTER_S`` is queued again whatever the broker holds: its run writes every ``FLUSH_EVERY_S``
+seconds while alive, and a worker killed outright (SIGKILL, out of memory, a host gone) leaves its
+task unacknowledged in Redis until the visibility timeout (hours). A second run of a segment is
+harmless (every write is idempotent; the first run to finish it wins).
+
+``still_running`` is the same liveness test for one item, which a person's retry of an unfinished
+item must pass (``dva_ocr.media_admin.reset_for_retry``).
 """
 
 from __future__ import annotations
@@ -19,19 +27,28 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from dva_ocr import telemetry
 from dva_ocr.db.session import session_scope
-from dva_ocr.db.tables import Job, JobItem, JobStatus, Video, VideoStatus
+from dva_ocr.db.tables import Job, JobItem, JobStatus, SegmentStatus, Video, VideoSegment, VideoStatus
 from dva_ocr.pipeline import rows
 from dva_ocr.settings import get_settings
-from dva_ocr.work.queues import EXTRACT, FINALIZE, OCR_FRAMES, REPROCESS_ITEM, Sent, Task, WorkQueue
+from dva_ocr.work.queues import (
+    EXTRACT,
+    EXTRACT_SEGMENT,
+    FINALIZE,
+    OCR_FRAMES,
+    REPROCESS_ITEM,
+    Sent,
+    Task,
+    WorkQueue,
+)
 
 log = logging.getLogger(__name__)
 
-MEDIA_TASKS = (EXTRACT, OCR_FRAMES, FINALIZE)
+MEDIA_TASKS = (EXTRACT, EXTRACT_SEGMENT, OCR_FRAMES, FINALIZE)
 LIVE_ITEM = (JobStatus.queued, JobStatus.running)
 
 
@@ -99,10 +116,10 @@ def sweep_stuck(
                 func.coalesce(JobItem.started_at, Job.created_at) < cutoff,
             )
         ).all()
+    actions = _sweep_segments(queue, cutoff)
     if not media and not items:
-        return []
+        return _logged(actions)
     live_media, live_items = live_work(queue.pending())  # read after the rows: a task sent since is seen
-    actions: list[SweepAction] = []
     for media_id, touched in media:
         if media_id not in live_media:
             done = _sweep_media(queue, media_id, touched, requeues)
@@ -110,11 +127,52 @@ def sweep_stuck(
     for job_id, media_id, status in items:
         if (job_id, media_id) not in live_items:
             actions.append(_fail_item(job_id, media_id, status))
+    return _logged(actions)
+
+
+def _logged(actions: list[SweepAction]) -> list[SweepAction]:
     for a in actions:
         log.warning("sweep: %s %s (job %s) %s: %s", a.kind, a.media_id, a.job_id, a.action, a.message)
         if a.kind == "media" and a.action == "failed":  # committed: count it as a stage's failure is
             telemetry.count(telemetry.MEDIA_FAILED)
     return actions
+
+
+def _sweep_segments(queue: WorkQueue, cutoff: ColumnElement[datetime]) -> list[SweepAction]:
+    """Running segments of items being extracted whose run stopped writing: queued again (the segment's
+    task counts its starts and fails the item after too many, ``segments.begin``)."""
+    with session_scope() as s:
+        stale = s.execute(
+            select(VideoSegment.video_id, VideoSegment.seq)
+            .join(Video, Video.id == VideoSegment.video_id)
+            .where(
+                VideoSegment.status == SegmentStatus.running,
+                VideoSegment.touched_at < cutoff,
+                Video.status == VideoStatus.processing,
+            )
+            .order_by(VideoSegment.video_id, VideoSegment.seq)
+            .with_for_update(of=VideoSegment, skip_locked=True)  # not one a run is writing now
+        ).all()
+        for media_id, seq in stale:
+            s.execute(
+                update(VideoSegment)
+                .where(VideoSegment.video_id == media_id, VideoSegment.seq == seq)
+                .values(status=SegmentStatus.queued, touched_at=func.now())
+            )
+            rows.touch(s, media_id)
+    for media_id, seq in stale:  # after the commit
+        queue.send(EXTRACT_SEGMENT, media_id, seq)
+    return [
+        SweepAction(
+            "media",
+            media_id,
+            None,
+            VideoStatus.processing,
+            "requeued",
+            f"segment {seq} was running and wrote nothing for too long (its worker died?); queued it again",
+        )
+        for media_id, seq in stale
+    ]
 
 
 def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeues: int) -> SweepAction | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
 from dva_ocr.db.tables import User
+from dva_ocr.errors import DvaOcrError
 from dva_ocr.exports import FORMATS
 from dva_ocr.filters import RegionFilter, parse_rect
 from dva_ocr.pipeline import IngestOptions
@@ -14,7 +17,7 @@ from dva_ocr.search import MAX_OFFSET, highlight, search
 from dva_ocr.web import schemas
 from dva_ocr.web.auth import check_may_change, current_user, get_db
 from dva_ocr.web.deps import get_queue
-from dva_ocr.web.params import Id, media_filter
+from dva_ocr.web.params import INT4_MAX, Id, media_filter
 from dva_ocr.web.params import offset as offset_param
 from dva_ocr.web.status import health
 from dva_ocr.work import WorkQueue, submit
@@ -64,6 +67,9 @@ def upload_media(
     video_stream: int | None = Form(
         None, ge=0, le=255, description="which of the file's video streams to read (0: the first)"
     ),
+    model: str | None = Form(
+        None, max_length=100, description="model version to read it with (default: the default)"
+    ),
     db: Session = Depends(get_db),
     queue: WorkQueue = Depends(get_queue),
     user: User = Depends(current_user),
@@ -71,6 +77,7 @@ def upload_media(
     settings = request.app.state.settings
     options = IngestOptions(
         owner_id=user.id,
+        model=model or None,
         video_stream=video_stream,
         sampling=sampling,
         fps=fps,
@@ -102,13 +109,110 @@ def upload_media(
     }
 
 
+def _id_list(value: str | None, name: str) -> tuple[int, ...]:
+    """Ids from a comma-separated parameter (each 1 to 2^31-1)."""
+    if not value:
+        return ()
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not all(p.isascii() and p.isdigit() and 1 <= int(p) <= INT4_MAX for p in parts):
+        raise DvaOcrError(f"{name}: comma-separated ids from 1 to {INT4_MAX}, got {value[:80]!r}")
+    return tuple(int(p) for p in parts)
+
+
 @protected.get("/media", response_model=schemas.MediaList)
 def list_media(
-    limit: int = Query(200, ge=1, le=1000), offset: int = offset_param(), db: Session = Depends(get_db)
+    status: list[str] = Query([], description="only these statuses (repeat, or comma-separated)"),
+    type: str | None = Query(None, pattern="^(video|image)$", description="only videos or only images"),
+    q: str = Query("", max_length=200, description="a part of the file name (case-insensitive)"),
+    ids: str | None = Query(None, max_length=20000, description="only these ids, comma-separated"),
+    sort: str = Query("date", pattern=f"^({'|'.join(media_admin.SORTS)})$", description="what to sort by"),
+    order: str = Query("desc", pattern="^(asc|desc)$"),
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = offset_param(),
+    db: Session = Depends(get_db),
 ) -> dict:
+    """The library: filtered, sorted, one page of it, and ``total``, the items that match on every page."""
+    query = media_admin.MediaQuery(
+        statuses=tuple(x.strip() for value in status for x in value.split(",") if x.strip()),
+        media_type=type,
+        name=q,
+        ids=_id_list(ids, "ids"),
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        offset=offset,
+    )
+    page = media_admin.query_media(db, query)
     return {
-        "items": [media_admin.media_json(v) for v in media_admin.list_media(db, limit=limit, offset=offset)]
+        "items": [media_admin.media_json(v) for v in page.items],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
     }
+
+
+@protected.post("/media/bulk", response_model=schemas.BulkResults, responses=WRITE)
+def bulk_media(
+    body: schemas.BulkRequest,
+    db: Session = Depends(get_db),
+    queue: WorkQueue = Depends(get_queue),
+    user: User = Depends(current_user),
+) -> dict:
+    """Delete, retry or cancel several items; each is checked and done on its own (members: only
+    what they uploaded), and the answer says per item whether it was done or why not."""
+    results: list[dict[str, object]] = []
+    for media_id in dict.fromkeys(body.ids):
+        try:
+            check_may_change(user, media_admin.get_media(db, media_id))
+            BULK_ACTIONS[body.action](db, queue, media_id)
+            db.commit()
+            results.append({"id": media_id, "ok": True, "error": None})
+        except DvaOcrError as exc:
+            db.rollback()
+            results.append({"id": media_id, "ok": False, "error": str(exc)})
+    return {"action": body.action, "results": results}
+
+
+def _delete(db: Session, queue: WorkQueue, media_id: int) -> None:
+    media_admin.delete_media(db, media_id)
+
+
+def _retry(db: Session, queue: WorkQueue, media_id: int) -> None:
+    submit.retry_media(db, queue, media_id)
+
+
+def _cancel(db: Session, queue: WorkQueue, media_id: int) -> None:
+    media_admin.cancel_media(db, media_id)
+
+
+BULK_ACTIONS = {"delete": _delete, "retry": _retry, "cancel": _cancel}
+
+
+@protected.get(
+    "/media/export.zip",
+    responses=ITEM
+    | {
+        200: {
+            "description": "A zip: one file per media item (ID-NAME.EXT) and MANIFEST.txt naming what was"
+            " left out and why; the X-Export-Left-Out header lists those as JSON [{id, code}]",
+            "content": {"application/zip": {}},
+        }
+    },
+)
+def export_zip(
+    ids: str = Query(..., min_length=1, max_length=20000, description="media ids, comma-separated"),
+    format: str = Query("json", pattern="^(json|csv|srt|vtt)$"),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Several items' exports in one zip. Left out (named in MANIFEST.txt and the header): items not
+    done yet (code ``unfinished``), and images in SRT or WebVTT (code ``image``: no timeline)."""
+    out = media_admin.export_zip(db, list(_id_list(ids, "ids")), format)
+    left = [{"id": x["id"], "code": x["code"]} for x in out.left_out]
+    headers = {
+        "Content-Disposition": f'attachment; filename="{out.filename}"',
+        "X-Export-Left-Out": json.dumps(left, separators=(",", ":")),
+    }
+    return Response(out.body, media_type="application/zip", headers=headers)
 
 
 @protected.get("/media/{media_id}", response_model=schemas.MediaItem, responses=ITEM)
@@ -132,6 +236,16 @@ def retry_media(
 ) -> dict:
     check_may_change(user, media_admin.get_media(db, media_id))
     return media_admin.media_json(submit.retry_media(db, queue, media_id))
+
+
+@protected.post("/media/{media_id}/cancel", response_model=schemas.MediaItem, responses=WRITE | ITEM)
+def cancel_media(media_id: Id, db: Session = Depends(get_db), user: User = Depends(current_user)) -> dict:
+    """Stop a queued or processing item (the uploader or an admin): it ends ``cancelled`` within a batch
+    of frames; retry runs it again from the start. 400 for one that is finished."""
+    check_may_change(user, media_admin.get_media(db, media_id))
+    video = media_admin.cancel_media(db, media_id)
+    db.commit()
+    return media_admin.media_json(video)
 
 
 @protected.get("/media/{media_id}/regions", response_model=schemas.Regions, responses=ITEM)

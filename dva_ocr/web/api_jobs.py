@@ -79,6 +79,22 @@ def cancel_job(job_id: Id, db: Session = Depends(get_db)) -> dict:
     return jobs.job_json(db, job)
 
 
+@router.post("/jobs/{job_id}/pause", response_model=schemas.Job, responses=WRITE | ITEM, dependencies=ADMIN)
+def pause_job(job_id: Id, db: Session = Depends(get_db)) -> dict:
+    """Items stop after the chunk they are reading and wait, freeing the workers; 400 unless queued or
+    running."""
+    job = jobs.pause_job(db, job_id)
+    db.commit()
+    return jobs.job_json(db, job)
+
+
+@router.post("/jobs/{job_id}/resume", response_model=schemas.Job, responses=WRITE | ITEM, dependencies=ADMIN)
+def resume_job(job_id: Id, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
+    """The waiting items queued again; each goes on from its first frame not read yet. 400 unless paused."""
+    submit.resume_job(db, queue, job_id)
+    return jobs.job_json(db, jobs.get_job(db, job_id))
+
+
 @router.post("/jobs/{job_id}/retry", response_model=schemas.Job, responses=WRITE | ITEM, dependencies=ADMIN)
 def retry_job(job_id: Id, db: Session = Depends(get_db), queue: WorkQueue = Depends(get_queue)) -> dict:
     submit.retry_job(db, queue, job_id)

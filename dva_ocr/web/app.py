@@ -16,8 +16,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from dva_ocr.errors import DvaOcrError, Forbidden, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, api_jobs, api_users, files, metrics, pages, request_ids, schemas
+from dva_ocr.web import api, api_jobs, api_users, docs, files, metrics, pages, request_ids, schemas
 from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
+from dva_ocr.web.compress import CompressPolled
 from dva_ocr.web.guards import LimitBody, RefuseNul, SecurityHeaders
 from dva_ocr.work.queues import Sent, Task, WorkQueue
 
@@ -39,10 +40,12 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     """The app; ``queue`` is where it submits work (``workers.queue.CeleryQueue`` in a deployment,
     a ``dva_ocr.work.RecordingQueue`` in tests)."""
     settings = settings or get_settings()
-    app = FastAPI(title="dva-ocr", version="0.1.0", docs_url="/docs", redoc_url=None)
+    # /docs is our own route (web.docs: Swagger UI from a package, not a CDN)
+    app = FastAPI(title="dva-ocr", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.queue = queue or NoQueue()
     # Added inside out: the last one added sees a request first.
+    app.add_middleware(CompressPolled)
     app.add_middleware(LimitBody, upload_max_bytes=settings.upload_max_bytes)
     app.add_middleware(AuthenticateFirst, settings=settings)
     app.add_middleware(
@@ -62,6 +65,7 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app.include_router(api.protected)
     app.include_router(api_jobs.router)
     app.include_router(api_users.router)
+    app.include_router(docs.router)
     app.include_router(files.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)

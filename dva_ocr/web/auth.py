@@ -193,9 +193,13 @@ def admin(user: User = Depends(current_user)) -> User:
     return user
 
 
+def may_change(user: User, video: Video) -> bool:
+    """Members change (delete, retry, cancel) only the media they uploaded; admins any."""
+    return user.is_admin or video.owner_id == user.id
+
+
 def check_may_change(user: User, video: Video) -> None:
-    """Members change (delete, retry) only the media they uploaded; admins any."""
-    if not user.is_admin and video.owner_id != user.id:
+    if not may_change(user, video):
         raise Forbidden(
             f"media {video.id} was uploaded by someone else; only its uploader or an admin may change it"
         )

@@ -9,7 +9,7 @@ that return them set ``response_model_exclude_unset``, so a body never gains a k
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,8 +67,16 @@ class MediaItem(BaseModel):
     name: str
     owner_id: int | None = Field(description="the user who uploaded it; null: CLI, watch folder")
     media_type: str | None = Field(description="video | image; null until probed")
-    status: str = Field(description="queued | processing | finalizing | done | failed")
+    status: str = Field(description="queued | processing | finalizing | done | failed | cancelled")
+    stage: str = Field(
+        description="waiting (for extraction) | extracting (frames sampled, OCR reading them as they come)"
+        " | reading (every frame sampled) | finalizing | done | failed | cancelled"
+    )
     error: str | None
+    retryable: bool = Field(
+        description="failed or cancelled, and running it again can help (false for a file that is not media)"
+    )
+    cancellable: bool = Field(description="queued or being worked on: POST .../cancel stops it")
     notes: list[str] = Field(
         description="how it was read: spans that could not be decoded, which of several video streams"
     )
@@ -85,11 +93,31 @@ class MediaItem(BaseModel):
     regions: int
     tracks: int
     created_at: Timestamp | None
+    started_at: Timestamp | None = Field(description="when extraction began")
     finished_at: Timestamp | None
 
 
 class MediaList(BaseModel):
     items: list[MediaItem]
+    total: int = Field(description="items matching the filters, on every page")
+    limit: int
+    offset: int
+
+
+class BulkRequest(BaseModel):
+    action: Literal["delete", "retry", "cancel"]
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=1000)
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    error: str | None = Field(description="why it was not done (not yours, not found, its state)")
+
+
+class BulkResults(BaseModel):
+    action: str
+    results: list[BulkResult]
 
 
 class Upload(BaseModel):
@@ -219,7 +247,7 @@ class Job(BaseModel):
     id: int
     model: str
     selection: dict[str, Any] = Field(description='{"media": [ids]}, {"all": true} or {"missing": true}')
-    status: str
+    status: str = Field(description="queued | running | paused | done | failed | cancelled")
     created_at: Timestamp | None
     finished_at: Timestamp | None
     promoted_at: Timestamp | None

@@ -4,6 +4,7 @@ and the CLI submit work (``submit``: commit, then enqueue). Celery-free; ``worke
 
 from dva_ocr.work.queues import (
     EXTRACT,
+    EXTRACT_SEGMENT,
     FINALIZE,
     OCR_FRAMES,
     QUEUES,
@@ -18,6 +19,7 @@ from dva_ocr.work.queues import (
 
 __all__ = [
     "EXTRACT",
+    "EXTRACT_SEGMENT",
     "FINALIZE",
     "OCR_FRAMES",
     "QUEUES",

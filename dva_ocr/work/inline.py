@@ -10,7 +10,16 @@ from dva_ocr import jobs, pipeline
 from dva_ocr.pipeline import sweep
 from dva_ocr.pipeline.contracts import Reader
 from dva_ocr.pipeline.read import model_name_of
-from dva_ocr.work.queues import EXTRACT, FINALIZE, OCR_FRAMES, REPROCESS_ITEM, SWEEP, Sent, Task
+from dva_ocr.work.queues import (
+    EXTRACT,
+    EXTRACT_SEGMENT,
+    FINALIZE,
+    OCR_FRAMES,
+    REPROCESS_ITEM,
+    SWEEP,
+    Sent,
+    Task,
+)
 
 ReaderFor = Callable[[str | None], Reader]  # model version name (None: the default) -> reader
 
@@ -24,6 +33,8 @@ class InlineQueue:
         self.ran.append(Sent(task, tuple(args)))
         if task == EXTRACT:
             pipeline.extract_video(_id(args[0]), queue=self)
+        elif task == EXTRACT_SEGMENT:
+            pipeline.extract_segment(_id(args[0]), _id(args[1]), queue=self)
         elif task == OCR_FRAMES:
             media_id, frame_ids = _id(args[0]), args[1]
             assert isinstance(frame_ids, list)

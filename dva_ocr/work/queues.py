@@ -24,12 +24,13 @@ class Task:
     queue: str
 
 
-EXTRACT = Task("dva_ocr.extract_video", QEXTRACT)  # (media_id,)
+EXTRACT = Task("dva_ocr.extract_video", QEXTRACT)  # (media_id,): probe; a long video: plan segments
+EXTRACT_SEGMENT = Task("dva_ocr.extract_segment", QEXTRACT)  # (media_id, seq): one time range of a video
 OCR_FRAMES = Task("dva_ocr.ocr_frames", QOCR)  # (media_id, [frame_id, ...])
 REPROCESS_ITEM = Task("dva_ocr.reprocess_item", QOCR)  # (job_id, media_id)
 FINALIZE = Task("dva_ocr.finalize_video", QDEFAULT)  # (media_id,)
 SWEEP = Task("dva_ocr.sweep_stuck", QDEFAULT)  # ()
-TASKS = (EXTRACT, OCR_FRAMES, REPROCESS_ITEM, FINALIZE, SWEEP)
+TASKS = (EXTRACT, EXTRACT_SEGMENT, OCR_FRAMES, REPROCESS_ITEM, FINALIZE, SWEEP)
 BY_NAME = {t.name: t for t in TASKS}
 
 

@@ -79,3 +79,16 @@ def retry_job(session: Session, queue: WorkQueue, job_id: int) -> list[int]:
     for media_id in ids:
         queue.send(REPROCESS_ITEM, job_id, media_id)
     return ids
+
+
+def resume_job(session: Session, queue: WorkQueue, job_id: int) -> list[int]:
+    """A paused job resumed: its waiting items queued again (not those with a task still in the
+    broker); returns their media ids."""
+    from dva_ocr.pipeline.sweep import live_work
+
+    busy = {media_id for job, media_id in live_work(queue.pending())[1] if job == job_id}
+    ids = jobs.resume_job(session, job_id, busy)
+    session.commit()
+    for media_id in ids:
+        queue.send(REPROCESS_ITEM, job_id, media_id)
+    return ids

@@ -1,0 +1,233 @@
+"""A long video through the real workers: wall time, frames/s and the peak memory of each worker.
+
+    python bench/bench_long_video.py --out build/bench/long_video.json                 # 10 h, 64x64, 1 fps
+    python bench/bench_long_video.py --out build/bench/scaling.json --scaling           # 20 min, 640x360
+    python bench/bench_long_video.py --out X.json --hours 1 --extract-procs 1 2         # any mix
+
+Generates the video with ffmpeg (lavfi: a dark picture whose number changes every 10 minutes, or with
+``--scaling`` a 640x360 one whose caption changes every 5 s), starts one worker per queue on a scratch
+database and Redis key prefix (`manage.py worker`, as `make up` does; the qextract worker with
+``--concurrency N`` for each N of ``--extract-procs``), and times `./manage.py ingest VIDEO --wait`:
+probe, segments (EXTRACT_SEGMENT_S, default 300 s: a 10-hour video is 120 of them, each its own
+qextract task), frames written 1,000 rows per statement, OCR of the frames that changed, tracks,
+roll-up. Each worker's process tree (main process and pool) is sampled every 0.5 s for its resident
+memory: ``peak_rss_mib`` is the tree's largest sum, ``peak_process_rss_mib`` its largest process.
+``extracted_s``: when the last segment ended (frames decoded and written; OCR may still run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bench_search import bench_database_url  # noqa: E402
+from mediagen import make_counter_video  # noqa: E402
+
+from dva_ocr.db.migrate import drop_database, upgrade  # noqa: E402
+
+QUEUES = ("qextract", "qocr", "qdefault")
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            out += _tree(int(child))
+    except OSError:
+        pass
+    return out
+
+
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryWatch:
+    """Samples each worker's process tree every ``every`` seconds (resident memory, KiB)."""
+
+    def __init__(self, pids: dict[str, int], every: float = 0.5) -> None:
+        self.pids, self.every = pids, every
+        self.tree_peak = dict.fromkeys(pids, 0)
+        self.process_peak = dict.fromkeys(pids, 0)
+        self.processes = dict.fromkeys(pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for name, pid in self.pids.items():
+            tree = _tree(pid)
+            rss = [max(_rss_kib(p), _rss_kib(p, "VmHWM")) for p in tree]
+            self.tree_peak[name] = max(self.tree_peak[name], sum(_rss_kib(p) for p in tree))
+            self.process_peak[name] = max(self.process_peak[name], *rss)
+            self.processes[name] = max(self.processes[name], len(tree))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+
+    def report(self) -> dict[str, dict[str, float | int]]:
+        return {
+            name: {
+                "peak_rss_mib": round(self.tree_peak[name] / 1024, 1),
+                "peak_process_rss_mib": round(self.process_peak[name] / 1024, 1),
+                "processes": self.processes[name],
+            }
+            for name in self.pids
+        }
+
+
+@contextmanager
+def workers(env: dict[str, str], work: Path, extract_procs: int) -> Iterator[dict[str, int]]:
+    """One worker per queue (qextract with ``extract_procs`` processes); yields their main pids."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for q in QUEUES:
+            cmd = [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", q]
+            if q == "qextract":
+                cmd += ["--concurrency", str(extract_procs)]
+            log = (work / f"{q}.log").open("wb")
+            procs[q] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        deadline = time.monotonic() + 180
+        while not all(" ready." in (work / f"{q}.log").read_text(errors="replace") for q in QUEUES):
+            dead = [q for q, p in procs.items() if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {dead or QUEUES} did not start; see {work}")
+            time.sleep(0.3)
+        yield {q: p.pid for q, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _extracted_at(env: dict[str, str], t0: float, stop: threading.Event, out: dict[str, float]) -> None:
+    """When the item's extraction ended (every segment done), polled from its row."""
+    import psycopg
+
+    url = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(0.5):
+            row = conn.execute("SELECT extracted FROM videos ORDER BY id DESC LIMIT 1").fetchone()
+            if row and row[0]:
+                out["extracted_s"] = round(time.perf_counter() - t0, 2)
+                return
+
+
+def run(video: Path, seconds: int, extract_procs: int, work: Path, segment_s: float) -> dict[str, object]:
+    env = os.environ.copy() | {
+        "DATABASE_URL": bench_database_url("dva_bench_long_video"),
+        "BROKER_PREFIX": f"dvabenchlong{os.getpid()}",
+        "MEDIA_ROOT": str(work / f"media-{extract_procs}"),
+        "EXTRACT_SEGMENT_S": str(segment_s),
+        "SWEEP_INTERVAL_S": "0",
+    }
+    drop_database(env["DATABASE_URL"])
+    upgrade(env["DATABASE_URL"])
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate"], env=env, check=True, capture_output=True
+    )
+    with ExitStack() as stack:
+        pids = stack.enter_context(workers(env, work, extract_procs))
+        watch = stack.enter_context(MemoryWatch(pids))
+        marks: dict[str, float] = {}
+        stop = threading.Event()
+        t0 = time.perf_counter()
+        poll = threading.Thread(target=_extracted_at, args=(env, t0, stop, marks), daemon=True)
+        poll.start()
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "ingest", str(video), "--wait", "--json", "--fps", "1"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        wall = time.perf_counter() - t0
+        stop.set()
+        poll.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"ingest failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    item = json.loads(proc.stdout.splitlines()[-1])
+    drop_database(env["DATABASE_URL"])
+    frames = int(item["frames"] or 0)
+    return {
+        "extract_procs": extract_procs,
+        "status": item["status"],
+        "error": item["error"],
+        "frames": frames,
+        "regions": item["regions"],
+        "segments": max(1, -(-seconds // int(segment_s))) if seconds > segment_s else 1,
+        "wall_s": round(wall, 2),
+        "extracted_s": marks.get("extracted_s"),
+        "frames_per_s": round(frames / wall, 1),
+        "video_s_per_s": round(seconds / wall, 1),
+        "workers": watch.report(),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--hours", type=float, default=10.0)
+    ap.add_argument("--size", default="64x64")
+    ap.add_argument("--extract-procs", type=int, nargs="+", default=[1])
+    ap.add_argument("--segment-s", type=float, default=300.0)
+    ap.add_argument("--scaling", action="store_true", help="20 min at 640x360, 1 and 2 qextract processes")
+    args = ap.parse_args()
+    if args.scaling:
+        args.hours, args.size, args.extract_procs = 20 / 60, "640x360", [1, 2]
+    seconds = round(args.hours * 3600)
+    work = Path(tempfile.mkdtemp(prefix="dva-bench-long-"))
+    t0 = time.perf_counter()
+    change = 600 if args.size == "64x64" else 5
+    video = make_counter_video(work / "long.mp4", seconds=seconds, size=args.size, change_s=change)
+    generated = time.perf_counter() - t0
+    runs = [run(video, seconds, n, work, args.segment_s) for n in args.extract_procs]
+    load = os.getloadavg()
+    result = {
+        "video": {"seconds": seconds, "size": args.size, "sample_fps": 1, "bytes": video.stat().st_size},
+        "generate_s": round(generated, 2),
+        "extract_segment_s": args.segment_s,
+        "runs": runs,
+        "cpu_count": os.cpu_count(),
+        "load_average_after": [round(x, 2) for x in load],
+        "machine": platform.machine(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if all(r["status"] == "done" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
