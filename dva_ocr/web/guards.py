@@ -45,10 +45,7 @@ class SecurityHeaders:
         nonce = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csp_nonce"] = nonce
         path: str = scope["path"]
-        if path.startswith("/files/"):
-            csp = FILE_CSP
-        else:
-            csp = PAGE_CSP.format(nonce=nonce)
+        csp = FILE_CSP if path.startswith("/files/") else PAGE_CSP.format(nonce=nonce)
         extra = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
