@@ -84,11 +84,24 @@ class Hit:
 
 
 class Results(list[Hit]):
-    """The hits of one page, best first, and what the search could not do as asked (``notes``)."""
+    """The hits of one page, best first, and what the search could not do as asked (``notes``).
 
-    def __init__(self, hits: Iterable[Hit] = (), notes: Iterable[str] = ()) -> None:
+    ``total``: how many hits the query has on all pages (``None``: not known, on a page past the last).
+    ``total_complete`` is False when ``total`` is a floor: full-text hits alone filled the page, so the
+    other kinds, ranked after them, were not looked for (they are on a later page), or only the first
+    ``COMMON_WORDS_CAP`` texts were ranked."""
+
+    def __init__(
+        self,
+        hits: Iterable[Hit] = (),
+        notes: Iterable[str] = (),
+        total: int | None = 0,
+        total_complete: bool = True,
+    ) -> None:
         super().__init__(hits)
         self.notes = tuple(notes)
+        self.total = total
+        self.total_complete = total_complete
 
 
 def search(
@@ -170,37 +183,42 @@ def _run(
         plan.notes.append(
             f"only common words: hits are ranked among the first {plan.cap} texts that contain {words!r}"
         )
-    hits = _page(session, level, plan, filters, limit, offset, fuzzy)
+    hits, total, complete = _page(session, level, plan, filters, limit, offset, fuzzy)
     if not hits and offset == 0 and fuzzy and plan.cap is None:
         # nothing at all: the user's typo may be a word some misread put in the vocabulary ("lnida")
         retried = _retry_known_words(session, plan.clauses)
         if retried is not None:
             plan.clauses = retried
-            hits = _page(session, level, plan, filters, limit, offset, fuzzy)
+            hits, total, complete = _page(session, level, plan, filters, limit, offset, fuzzy)
             if hits:
                 plan.notes.append(
                     "no text has all the words as typed; near spellings of every word were searched"
                 )
-    return Results(hits, plan.notes)
+    if plan.cap is not None and total is not None and total >= plan.cap:
+        complete = False
+    return Results(hits, plan.notes, total, complete)
 
 
 def _page(
     session: Session, level: str, plan: _Plan, filters: Filters, limit: int, offset: int, fuzzy: bool
-) -> list[Hit]:
-    """One page of hits. Full-text hits outrank every other kind (the score bands), so when the
-    full-text matches alone fill the page it is the page: a common word's thousands of full-text
-    matches are then ranked without also checking every row for compact, folded and typo matches."""
+) -> tuple[list[Hit], int | None, bool]:
+    """One page of hits, their total and whether that total counts every kind. Full-text hits outrank
+    every other kind (the score bands), so when the full-text matches alone fill the page it is the
+    page: a common word's thousands of full-text matches are then ranked without also checking every
+    row for compact, folded and typo matches (and only they are counted)."""
     exact_first = fuzzy and plan.cap is None and all(any(r.lexemes for r in c) for c in plan.clauses)
     if exact_first:
-        exact = _rows(session, level, plan, filters, limit, offset, forgiving=False)
+        exact, total = _rows(session, level, plan, filters, limit, offset, forgiving=False)
         if len(exact) == limit:
-            return exact
-    return _rows(session, level, plan, filters, limit, offset, forgiving=fuzzy)
+            return exact, total, False
+    hits, total = _rows(session, level, plan, filters, limit, offset, forgiving=fuzzy)
+    return hits, total, True
 
 
 def _rows(
     session: Session, level: str, plan: _Plan, filters: Filters, limit: int, offset: int, forgiving: bool
-) -> list[Hit]:
+) -> tuple[list[Hit], int | None]:
+    """A page of hits and how many rows match in all (0 when none does; None on a page past the last)."""
     clauses = plan.clauses if forgiving else [[replace(r, typo_words=()) for r in c] for c in plan.clauses]
     sql, params = statement.build(
         level,
@@ -213,7 +231,12 @@ def _rows(
         substring=forgiving or plan.cap is not None,
         whole=plan.words if plan.pure_and and forgiving else None,
     )
-    return [_hit(row._mapping) for row in session.execute(text(sql), params)] if sql else []
+    if not sql:
+        return [], 0
+    rows = [row._mapping for row in session.execute(text(sql), params)]
+    if rows:
+        return [_hit(r) for r in rows], int(rows[0]["total"])
+    return [], 0 if offset == 0 else None
 
 
 def _retry_known_words(session: Session, clauses: list[list[Resolved]]) -> list[list[Resolved]] | None:

@@ -124,7 +124,8 @@ def build(
     substring: bool = True,
     whole: Resolved | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """SQL and parameters for one page of hits. ``cap``: rank only the first ``cap`` matching rows (for
+    """SQL and parameters for one page of hits (each row also says ``total``, how many rows match in
+    all). ``cap``: rank only the first ``cap`` matching rows (for
     queries whose every match is a common word, where ranking them all would be the whole table).
     ``whole``: the query's words as one compact run, an alternative to matching them one by one
     (``pricing mir`` finds ``pricingmir``, whose ``mir`` is too short to be matched inside a word)."""
@@ -170,12 +171,12 @@ WITH candidates AS MATERIALIZED (  -- each row's level computed once
     WHERE {" AND ".join(wheres)}{capped}
 ), ranked AS (
     SELECT id, lvl, (lvl - 1 + 0.999 * confidence * (0.5 + 0.5 * LEAST(1.0, :qlen / GREATEST(chars, 1)))) / 4
-        AS score
+        AS score, count(*) OVER () AS total  -- every candidate's, before the page is cut
     FROM candidates
     ORDER BY score DESC, id
     LIMIT :limit OFFSET :offset
 )
-SELECT {spec["cols"]}, h.score, h.lvl
+SELECT {spec["cols"]}, h.score, h.lvl, h.total
 FROM ranked h JOIN {table} t ON t.id = h.id JOIN videos v ON v.id = t.video_id JOIN frames f ON f.id = {frame}
 ORDER BY h.score DESC, h.id
 """

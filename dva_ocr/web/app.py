@@ -16,7 +16,18 @@ from starlette.middleware.sessions import SessionMiddleware
 from dva_ocr.errors import DvaOcrError, Forbidden, MediaError, NotFound
 from dva_ocr.media_admin import TooLarge
 from dva_ocr.settings import Settings, get_settings
-from dva_ocr.web import api, api_jobs, api_users, docs, files, metrics, pages, request_ids, schemas
+from dva_ocr.web import (
+    api,
+    api_jobs,
+    api_player,
+    api_users,
+    docs,
+    files,
+    metrics,
+    pages,
+    request_ids,
+    schemas,
+)
 from dva_ocr.web.auth import AuthenticateFirst, LoginRequired
 from dva_ocr.web.compress import CompressPolled
 from dva_ocr.web.guards import LimitBody, RefuseNul, SecurityHeaders
@@ -64,6 +75,7 @@ def create_app(*, settings: Settings | None = None, queue: WorkQueue | None = No
     app.include_router(api.router)
     app.include_router(api.protected)
     app.include_router(api_jobs.router)
+    app.include_router(api_player.router)
     app.include_router(api_users.router)
     app.include_router(docs.router)
     app.include_router(files.router)

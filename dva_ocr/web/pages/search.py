@@ -1,4 +1,8 @@
-"""The search page: hits grouped by media, each with a crop around its box and its matched words marked."""
+"""The search page: hits grouped by media, each with a crop around its box, its matched words marked,
+its time span (none for an image) and the recogniser's raw reading; the total on all pages.
+
+The form works without a script (submit); ``static/search.js`` applies it as it changes, fetching this
+same page and swapping its results in, so the page is rendered in one place."""
 
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ from urllib.parse import urlencode
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dva_ocr import media_admin
+from dva_ocr.db.tables import Region, TextTrack, Video
 from dva_ocr.errors import DvaOcrError
 from dva_ocr.search import MAX_OFFSET, Hit, Results, Span, highlight, search, segments
 from dva_ocr.web.auth import get_db
 from dva_ocr.web.pages.common import page_router, render
+from dva_ocr.web.pages.media import is_image
 from dva_ocr.web.params import INT4_MAX
 
 router = page_router()
@@ -31,10 +38,49 @@ class HitView:
     hit: Hit
     highlighted: Markup
     thumb_style: str
+    raw: str  # what the recogniser read, before word spacing (``lnvoice`` where the text says so)
+    image: bool  # an image has no times
 
     @property
     def link(self) -> str:
-        return f"/media/{self.hit.media_id}?t={self.hit.time:g}"
+        return (
+            f"/media/{self.hit.media_id}" if self.image else f"/media/{self.hit.media_id}?t={self.hit.time:g}"
+        )
+
+    @property
+    def end(self) -> float | None:
+        """Until when the text stayed on screen, where that is after its start."""
+        end = self.hit.end
+        return end if end is not None and end > self.hit.time else None
+
+
+def _raw_readings(db: Session, hits: list[Hit]) -> dict[tuple[str, int], str]:
+    """The raw reading of each hit's track or region, keyed ("track" | "region", id)."""
+    tracks = [h.track_id for h in hits if h.track_id]
+    regions = [h.region_id for h in hits if h.region_id]
+    out: dict[tuple[str, int], str] = {}
+    if tracks:
+        rows = db.execute(select(TextTrack.id, TextTrack.raw_text).where(TextTrack.id.in_(tracks)))
+        out |= {("track", i): raw for i, raw in rows}
+    if regions:
+        rows = db.execute(select(Region.id, Region.raw_text).where(Region.id.in_(regions)))
+        out |= {("region", i): raw for i, raw in rows}
+    return out
+
+
+def _views(db: Session, q: str, page: list[Hit]) -> list[HitView]:
+    raw = _raw_readings(db, page)
+    media = {v.id: v for v in db.scalars(select(Video).where(Video.id.in_({h.media_id for h in page})))}
+    return [
+        HitView(
+            hit=h,
+            highlighted=_to_markup(h.text, spans),
+            thumb_style=_crop_style(h),
+            raw=raw.get(("track", h.track_id) if h.track_id else ("region", h.region_id)) or h.text,
+            image=h.media_id in media and is_image(media[h.media_id]),
+        )
+        for h, spans in zip(page, highlight(db, q, page), strict=True)
+    ]
 
 
 def _crop_style(hit: Hit) -> str:
@@ -99,6 +145,8 @@ def search_page(
     has_next = False
     error = None
     notes: tuple[str, ...] = ()
+    total: int | None = None
+    total_complete = True
     if q.strip():
         try:
             hits = search(
@@ -114,11 +162,11 @@ def search_page(
         except DvaOcrError as exc:
             hits, error = Results(), str(exc)
         notes = hits.notes
+        total, total_complete = hits.total, hits.total_complete
         has_next = len(hits) > SEARCH_PAGE_SIZE
-        page = hits[:SEARCH_PAGE_SIZE]
         by_media: dict[int, dict[str, Any]] = {}
-        for h, spans in zip(page, highlight(db, q, page), strict=True):
-            view = HitView(hit=h, highlighted=_to_markup(h.text, spans), thumb_style=_crop_style(h))
+        for view in _views(db, q, hits[:SEARCH_PAGE_SIZE]):
+            h = view.hit
             group = by_media.setdefault(h.media_id, {"id": h.media_id, "name": h.media_name, "hits": []})
             group["hits"].append(view)
         groups = list(by_media.values())
@@ -147,10 +195,9 @@ def search_page(
         offset=offset,
         page_size=SEARCH_PAGE_SIZE,
         count=sum(len(g["hits"]) for g in groups),
+        total=total,
+        total_complete=total_complete,
         prev_url=page_url(max(0, offset - SEARCH_PAGE_SIZE)) if offset > 0 else None,
         next_url=page_url(offset + SEARCH_PAGE_SIZE) if has_next else None,
         all_media=media_admin.list_media(db, limit=1000),
     )
-
-
-# --- jobs ------------------------------------------------------------------------------------------
