@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 BUILD := build
 
-.PHONY: up test test-fast bench lint setup system venv migrate clean compose-cli
+.PHONY: up test test-fast bench lint setup system venv migrate clean compose-cli bench-gpu
 
 up: setup
 	bash scripts/up.sh
@@ -30,6 +30,10 @@ bench: setup
 	$(PY) bench/bench_api_load.py --out $(BUILD)/bench/api_load.json
 	$(PY) bench/bench_long_video.py --out $(BUILD)/bench/long_video.json
 	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/peers.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
+
+bench-gpu: setup
+	mkdir -p $(BUILD)/bench
+	$(PY) bench/bench_gpu.py --out $(BUILD)/bench/gpu.json
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -38,7 +38,8 @@ def geometry(src_h: int, src_w: int, p: DetParams) -> DetGeometry:
     if min(src_h, src_w) * scale < p.min_side:
         scale = min(p.min_side / min(src_h, src_w), p.max_side / max(src_h, src_w))
     h, w = max(1, round(src_h * scale)), max(1, round(src_w * scale))
-    return DetGeometry(src_h, src_w, h, w, -(-h // 32) * 32, -(-w // 32) * 32)
+    pad = max(32, p.pad_to)
+    return DetGeometry(src_h, src_w, h, w, -(-h // pad) * pad, -(-w // pad) * pad)
 
 
 def normalise_into(out: np.ndarray, img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> None:
@@ -50,12 +51,16 @@ def normalise_into(out: np.ndarray, img: np.ndarray, mean: Sequence[float], std:
         plane -= np.float32(mean[c] / std[c])
 
 
-def preprocess(images: Sequence[np.ndarray], g: DetGeometry, p: DetParams) -> np.ndarray:
-    """Same-size BGR images -> N x 3 x pad_h x pad_w, padding zero (mid-grey after normalisation)."""
-    batch = np.zeros((len(images), 3, g.pad_h, g.pad_w), np.float32)
-    for i, img in enumerate(images):
-        if (g.h, g.w) != img.shape[:2]:
-            img = cv2.resize(img, (g.w, g.h), interpolation=cv2.INTER_LINEAR)
+def preprocess(
+    images: Sequence[np.ndarray], g: DetGeometry | Sequence[DetGeometry], p: DetParams
+) -> np.ndarray:
+    """BGR images of one padded size (one geometry, or one each) -> N x 3 x pad_h x pad_w, padding zero
+    (mid-grey after normalisation)."""
+    geoms = [g] * len(images) if isinstance(g, DetGeometry) else list(g)
+    batch = np.zeros((len(images), 3, geoms[0].pad_h, geoms[0].pad_w), np.float32)
+    for i, (img, gi) in enumerate(zip(images, geoms, strict=True)):
+        if (gi.h, gi.w) != img.shape[:2]:
+            img = cv2.resize(img, (gi.w, gi.h), interpolation=cv2.INTER_LINEAR)
         normalise_into(batch[i], img, p.mean, p.std)
     return batch
 
@@ -161,17 +166,19 @@ class TextDetector:
         return self.detect_batch([image_bgr])[0]
 
     def detect_batch(self, images_bgr: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Detect text in many BGR images; same-size images share network runs."""
+        """Detect text in many BGR images; images of one padded size share network runs (each is padded
+        to that size alone too, so its boxes do not depend on its batch)."""
         results: list[list[Detection]] = [[] for _ in images_bgr]
+        geoms = [geometry(img.shape[0], img.shape[1], self.params) for img in images_bgr]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i, img in enumerate(images_bgr):
-            groups[img.shape[:2]].append(i)
-        for (h, w), idxs in groups.items():
-            g = geometry(h, w, self.params)
-            for start in range(0, len(idxs), max(1, self.params.batch_size)):
-                chunk = idxs[start : start + max(1, self.params.batch_size)]
-                x = preprocess([images_bgr[i] for i in chunk], g, self.params)
+        for i, g in enumerate(geoms):
+            groups[(g.pad_h, g.pad_w)].append(i)
+        size = max(1, self.params.batch_size)
+        for idxs in groups.values():
+            for start in range(0, len(idxs), size):
+                chunk = idxs[start : start + size]
+                x = preprocess([images_bgr[i] for i in chunk], [geoms[i] for i in chunk], self.params)
                 probs = self.session.run({self.session.input_name: x})[0]
                 for i, prob in zip(chunk, probs, strict=True):
-                    results[i] = postprocess(prob[0], g, self.params)
+                    results[i] = postprocess(prob[0], geoms[i], self.params)
         return results

@@ -32,6 +32,7 @@ from dva_ocr.ocr.spec import (
     RecParams,
     bundled_model,
     model_spec,
+    shape_buckets,
 )
 
 ImageInput = np.ndarray | str | Path | Any  # Any: a PIL.Image.Image (PIL is imported lazily)
@@ -166,7 +167,10 @@ class OcrEngine:
     ``Session`` from a model path, for tests and other runtimes. name, model_files: a registered model
     version's name and the files it replaces by role (``{"rec": path}`` for a custom recogniser,
     ``"dict"`` for its dictionary file); the bundled files of ``name`` (``ppocrv5``: PP-OCRv5 with its
-    own default parameters; anything else: PP-OCRv4) fill the rest.
+    own default parameters; anything else: PP-OCRv4) fill the rest. shapes: ``auto`` runs a GPU on shape
+    buckets (``spec.shape_buckets``: detection inputs padded to multiples of 128, recognition widths to
+    multiples of 128, bigger batches) and a CPU on exact sizes; ``exact`` or ``buckets`` force one (the
+    GPU's shapes are tested on a CPU this way).
     """
 
     def __init__(
@@ -184,7 +188,10 @@ class OcrEngine:
         session_factory: SessionFactory | None = None,
         name: str = MODEL_NAME,
         model_files: Mapping[str, Path] | None = None,
+        shapes: str = "auto",
     ) -> None:
+        if shapes not in ("auto", "exact", "buckets"):
+            raise ValueError(f"shapes must be 'auto', 'exact' or 'buckets', got {shapes!r}")
         self.device = Device.parse(device)
         self.threads = threads
         self.min_confidence = min_confidence
@@ -198,6 +205,9 @@ class OcrEngine:
             name=name,
             files=model_files,
         )
+        self.shape_buckets = shapes == "buckets" or (shapes == "auto" and self.device.kind == "cuda")
+        if self.shape_buckets:  # few input shapes on a GPU (spec.shape_buckets); the spec is the same
+            det_p, rec_p = shape_buckets(det_p, rec_p)
         make = session_factory or (lambda path: OrtSession(path, device=self.device, threads=threads))
         self.detector = TextDetector(make(self.model_spec.file("det").path), det_p)
         files = {f.role: f.path for f in self.model_spec.files}

@@ -3,6 +3,7 @@ constants, in one place."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -28,7 +29,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)  # as PaddleOCR applies it to cv2 images)
 @dataclass(frozen=True)
 class DetParams:
     """DBNet detection. Images are resized so the longer side is at most ``max_side`` (never upscaled
-    unless the shorter side is below ``min_side``) and zero-padded to multiples of 32."""
+    unless the shorter side is below ``min_side``) and zero-padded to multiples of ``pad_to`` (32; the
+    shape buckets of a GPU: ``shape_buckets``)."""
 
     max_side: int = 2048
     min_side: int = 64
@@ -40,7 +42,8 @@ class DetParams:
     use_dilation: bool = True
     max_candidates: int = 1000
     min_size: int = 3
-    batch_size: int = 1  # same-size images per detection run
+    batch_size: int = 1  # images of one padded size per detection run
+    pad_to: int = 32  # each side padded to a multiple of this
 
 
 PPOCR_REC_WIDTH = 320  # the width PP-OCR recognisers are trained at (height 48)
@@ -245,3 +248,17 @@ def model_spec(
     params: dict[str, Any] = {"det": plain(det), "rec": plain(rec), "cls": plain(cls) if cls else None}
     params.update(extra or {})
     return ModelSpec(name, tuple(out), params)
+
+
+# Shape buckets: onnxruntime's CUDA provider plans (and cuDNN searches) anew for every input shape, so a GPU
+# gets few of them: detection inputs padded to multiples of 128 and batched 8 at a time, recognition widths
+# to multiples of 128 and batched 64 at a time. On a CPU the exact sizes are cheaper (zero padding is work).
+GPU_PAD, GPU_DET_BATCH, GPU_REC_BATCH = 128, 8, 64
+
+
+def shape_buckets(det: DetParams, rec: RecParams) -> tuple[DetParams, RecParams]:
+    """The parameters a GPU runs with: the same models and thresholds, coarser padded shapes."""
+    return (
+        dataclasses.replace(det, pad_to=GPU_PAD, batch_size=GPU_DET_BATCH),
+        dataclasses.replace(rec, width_bucket=GPU_PAD, batch_size=GPU_REC_BATCH),
+    )
