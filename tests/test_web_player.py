@@ -302,6 +302,18 @@ def test_player_follows_the_reading_then_draws_the_text_over_the_playing_video(w
         page.wait_for_selector("#toast", state="hidden")
         _four_shots(page, "media-player", ".texts")
 
+        # a browser without requestVideoFrameCallback: the boxes follow timeupdate
+        old = page.context.new_page()
+        old.add_init_script("delete HTMLVideoElement.prototype.requestVideoFrameCallback")
+        old.goto(f"/media/{media_id}?t=5.2")
+        old.wait_for_selector("#texts .text-item")
+        assert old.get_attribute("#media-view", "data-sync") == "timeupdate"
+        old.evaluate("(() => { const v = document.getElementById('player'); v.muted = true; v.play(); })()")
+        _wait(old, "Number(document.getElementById('frame-boxes').dataset.t) > 5.6")
+        o = old.evaluate(OVERLAY)
+        assert not o["paused"] and set(map(tuple, o["rects"])) == expected_boxes(tracks, o["t"], interval), o
+        old.close()
+
 
 def test_a_failed_item_offers_what_can_help_and_an_image_has_no_times(web, db, browser, tmp_path):
     from PIL import Image, ImageDraw, ImageFont
