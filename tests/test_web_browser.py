@@ -1,7 +1,8 @@
 """The dashboard in a real browser (Debian's chromium via Playwright) against the real stack:
 log in, upload a generated video, watch it finish, search a phrase, open the hit at its second.
 
-Screenshots go to build/screenshots/; with DVA_UPDATE_SCREENSHOTS=1 they are also copied to docs/.
+Screenshots go to build/screenshots/ (the README's, in docs/, come from test_web_player.py and
+test_web_library.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import base64
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -116,8 +116,6 @@ def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if os.environ.get("DVA_UPDATE_SCREENSHOTS") == "1":
-        shutil.copy(path, ROOT / "docs" / path.name)
 
 
 def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):

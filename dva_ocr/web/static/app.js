@@ -691,5 +691,6 @@ const DVA = (() => {
     if (box.select) box.select();
   });
 
-  return {api, el, clock, pct, size, when, mayChange, SVG, FINISHED, library, uploader, live};
+  return {api, el, clock, pct, size, when, mayChange, SVG, FINISHED, BUSY_MS, STAGE_TEXT, every, showProgress,
+    library, uploader, live};
 })();

@@ -2,22 +2,13 @@
 // timeline of where each text is on screen, the texts grouped by what they say, progress while the
 // item is read and what went wrong when it failed. Loaded after app.js (DVA.api, DVA.el, ...).
 DVA.mediaPage = (() => {
-  const {api, el, clock, pct, mayChange, SVG} = DVA;
-  const FINISHED = ["done", "failed", "cancelled"];
-  const POLL_MS = 1000; // progress: one row read by primary key per poll
+  const {api, el, clock, pct, mayChange, SVG, FINISHED, BUSY_MS, STAGE_TEXT, every, showProgress} = DVA;
   const RATE_WINDOW_MS = 20000; // frames/s measured over the last 20 s of polls
+  const NEVER = 2 ** 31 - 1; // ms: the delay that ends a DVA.every poll (the longest a timer takes)
   const EPS = 0.001; // seconds: a frame's time as the player reports it may be a hair early
   const MAX_LANES = 6;
   const MAX_TIMES = 8; // times listed for a text before "+N more"
   const SHORT_MARK_PX = 24; // a timeline mark narrower than this: a click goes to its text's start
-  const STAGES = {
-    waiting: "waiting for a worker",
-    queued: "waiting for a worker",
-    extracting: "sampling frames and reading them",
-    processing: "reading the frames",
-    reading: "reading the frames",
-    finalizing: "building the text tracks",
-  };
 
   const norm = (s) => s.toLowerCase().replace(/\s+/g, " ").trim();
   const $ = (id) => document.getElementById(id);
@@ -506,17 +497,11 @@ DVA.mediaPage = (() => {
     }
 
     const samples = [];
-    function showProgress(item) {
+    function showReading(item) { // the bar and counts as the library shows them, with rate and ETA
       const p = item.progress, total = p.frames_total, handled = p.frames_ocr + p.frames_skipped;
       $("media-progress").hidden = false;
-      $("progress-stage").textContent = `· ${STAGES[item.stage || item.status] || item.status}`;
-      const bar = $("progress-bar"), done = Math.round(pct(handled, total));
-      bar.querySelector(".extracted").style.width = `${pct(p.frames_extracted, total)}%`;
-      bar.querySelector(".ocr").style.width = `${pct(handled, total)}%`;
-      bar.setAttribute("aria-valuenow", done);
-      const of = total == null ? "?" : total;
-      $("progress-counts").textContent = `${p.frames_extracted}/${of} frames sampled · ${handled}/${of} read` +
-        (p.frames_skipped ? ` (${p.frames_skipped} unchanged)` : "");
+      $("progress-stage").textContent = `· ${STAGE_TEXT[item.stage] || item.status}`;
+      showProgress($("media-progress"), item);
       const now = Date.now();
       if (!samples.length && item.started_at && Date.parse(item.started_at) < now) {
         samples.push({at: Date.parse(item.started_at), handled: 0}); // opened mid-way: since it started
@@ -558,25 +543,29 @@ DVA.mediaPage = (() => {
       $("media-failed").hidden = false;
     }
 
-    function follow() {
-      const poll = async () => {
+    function follow() { // poll the item until it is finished (not while the page is hidden)
+      let finished = false;
+      every(async () => {
+        if (finished) return NEVER;
         let item;
         try { item = await api(`/api/media/${id}`); }
-        catch (e) { setTimeout(poll, 3 * POLL_MS); return; } // the server may be restarting
+        catch (e) { return 3 * BUSY_MS; } // the server may be restarting
         showStatus(item);
+        if (!FINISHED.includes(item.status)) {
+          showReading(item);
+          return BUSY_MS;
+        }
+        finished = true;
         if (item.status === "done") {
           $("media-progress").hidden = true;
           await refreshFacts();
           loadTexts(item);
-        } else if (FINISHED.includes(item.status)) {
+        } else {
           refreshFacts();
           showFailed(item);
-        } else {
-          showProgress(item);
-          setTimeout(poll, POLL_MS);
         }
-      };
-      poll();
+        return NEVER;
+      });
     }
 
     $("media-retry").addEventListener("click", async (ev) => {
