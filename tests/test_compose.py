@@ -49,7 +49,9 @@ def config(*files: Path, profile: str | None = None, env: dict[str, str] | None 
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if k not in CLUSTER_ENV} | (env or {}),
+        # only what a shell needs: the suite's own variables (WEB_PORT, DATABASE_URL...) must not leak
+        # into the files' ${...} interpolation
+        env={k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | (env or {}),
     )
 
 
