@@ -4,6 +4,9 @@
     python bench/bench_long_video.py --out build/bench/scaling.json --scaling           # 20 min, 640x360
     python bench/bench_long_video.py --out X.json --hours 1 --extract-procs 1 2         # any mix
 
+(bench/bench_scaling.py runs the same workers over the scaling video and a folder of images, with 1
+and 2 qextract and qocr processes.)
+
 Generates the video with ffmpeg (lavfi: a dark picture whose number changes every 10 minutes, or with
 ``--scaling`` a 640x360 one whose caption changes every 5 s), starts one worker per queue on a scratch
 database and Redis key prefix (`manage.py worker`, as `make up` does; the qextract worker with
@@ -105,14 +108,18 @@ class MemoryWatch:
 
 
 @contextmanager
-def workers(env: dict[str, str], work: Path, extract_procs: int) -> Iterator[dict[str, int]]:
-    """One worker per queue (qextract with ``extract_procs`` processes); yields their main pids."""
+def workers(
+    env: dict[str, str], work: Path, extract_procs: int, ocr_procs: int | None = None
+) -> Iterator[dict[str, int]]:
+    """One worker per queue (qextract with ``extract_procs`` processes, qocr with ``ocr_procs``: by
+    default one per core, as `manage.py worker` starts it); yields their main pids."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    concurrency = {"qextract": extract_procs, "qocr": ocr_procs}
     try:
         for q in QUEUES:
             cmd = [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", q]
-            if q == "qextract":
-                cmd += ["--concurrency", str(extract_procs)]
+            if concurrency.get(q):
+                cmd += ["--concurrency", str(concurrency[q])]
             log = (work / f"{q}.log").open("wb")
             procs[q] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         deadline = time.monotonic() + 180
@@ -132,53 +139,78 @@ def workers(env: dict[str, str], work: Path, extract_procs: int) -> Iterator[dic
                 p.kill()
 
 
-def _extracted_at(env: dict[str, str], t0: float, stop: threading.Event, out: dict[str, float]) -> None:
-    """When the item's extraction ended (every segment done), polled from its row."""
+def _extracted_at(
+    env: dict[str, str], t0: float, items: int, stop: threading.Event, out: dict[str, float]
+) -> None:
+    """When every item's extraction ended (a long video's: every segment done), polled from the rows."""
     import psycopg
 
     url = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.wait(0.5):
-            row = conn.execute("SELECT extracted FROM videos ORDER BY id DESC LIMIT 1").fetchone()
-            if row and row[0]:
+            row = conn.execute("SELECT count(*) FROM videos WHERE extracted").fetchone()
+            if row and row[0] >= items:
                 out["extracted_s"] = round(time.perf_counter() - t0, 2)
                 return
 
 
-def run(video: Path, seconds: int, extract_procs: int, work: Path, segment_s: float) -> dict[str, object]:
+def scratch_env(work: Path, tag: str, **settings: str) -> dict[str, str]:
+    """The environment of one run: a fresh bench database (migrated), its own Redis keys and media
+    root, no periodic sweep; ``settings`` on top (EXTRACT_SEGMENT_S=..., OCR_BATCH_FRAMES=...)."""
     env = os.environ.copy() | {
         "DATABASE_URL": bench_database_url("dva_bench_long_video"),
         "BROKER_PREFIX": f"dvabenchlong{os.getpid()}",
-        "MEDIA_ROOT": str(work / f"media-{extract_procs}"),
-        "EXTRACT_SEGMENT_S": str(segment_s),
+        "MEDIA_ROOT": str(work / f"media-{tag}"),
         "SWEEP_INTERVAL_S": "0",
     }
+    env |= settings
     drop_database(env["DATABASE_URL"])
     upgrade(env["DATABASE_URL"])
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "migrate"], env=env, check=True, capture_output=True
     )
+    return env
+
+
+def timed_ingest(
+    env: dict[str, str],
+    work: Path,
+    targets: list[Path],
+    items: int,
+    extract_procs: int,
+    ocr_procs: int | None,
+) -> dict[str, object]:
+    """Start the workers and time `./manage.py ingest TARGETS --wait --json --fps 1` (``items``: how
+    many media items that is): wall and extraction time, each item's JSON line, each worker's memory.
+    The scratch database is dropped afterwards."""
     with ExitStack() as stack:
-        pids = stack.enter_context(workers(env, work, extract_procs))
+        pids = stack.enter_context(workers(env, work, extract_procs, ocr_procs))
         watch = stack.enter_context(MemoryWatch(pids))
         marks: dict[str, float] = {}
         stop = threading.Event()
         t0 = time.perf_counter()
-        poll = threading.Thread(target=_extracted_at, args=(env, t0, stop, marks), daemon=True)
+        poll = threading.Thread(target=_extracted_at, args=(env, t0, items, stop, marks), daemon=True)
         poll.start()
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "ingest", str(video), "--wait", "--json", "--fps", "1"],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
+        cmd = [sys.executable, str(ROOT / "manage.py"), "ingest", *map(str, targets), "--wait", "--json"]
+        proc = subprocess.run([*cmd, "--fps", "1"], capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         stop.set()
         poll.join()
     if proc.returncode != 0:
         raise RuntimeError(f"ingest failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    item = json.loads(proc.stdout.splitlines()[-1])
     drop_database(env["DATABASE_URL"])
+    return {
+        "wall_s": round(wall, 2),
+        "extracted_s": marks.get("extracted_s"),
+        "items": [json.loads(line) for line in proc.stdout.splitlines() if line.strip()],
+        "workers": watch.report(),
+    }
+
+
+def run(video: Path, seconds: int, extract_procs: int, work: Path, segment_s: float) -> dict[str, object]:
+    env = scratch_env(work, str(extract_procs), EXTRACT_SEGMENT_S=str(segment_s))
+    timed = timed_ingest(env, work, [video], 1, extract_procs, None)
+    item, wall = timed["items"][-1], float(timed["wall_s"])  # type: ignore[index]
     frames = int(item["frames"] or 0)
     return {
         "extract_procs": extract_procs,
@@ -187,11 +219,11 @@ def run(video: Path, seconds: int, extract_procs: int, work: Path, segment_s: fl
         "frames": frames,
         "regions": item["regions"],
         "segments": max(1, -(-seconds // int(segment_s))) if seconds > segment_s else 1,
-        "wall_s": round(wall, 2),
-        "extracted_s": marks.get("extracted_s"),
+        "wall_s": timed["wall_s"],
+        "extracted_s": timed["extracted_s"],
         "frames_per_s": round(frames / wall, 1),
         "video_s_per_s": round(seconds / wall, 1),
-        "workers": watch.report(),
+        "workers": timed["workers"],
     }
 
 

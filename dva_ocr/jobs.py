@@ -1,13 +1,20 @@
 """Reprocessing jobs: run a model version over media already ingested, compare, promote.
 
-A job has one item per media item. Each item is one ``qocr`` task (``run_item``) that reads the
-item's frames (those extraction kept: unchanged frames stay skipped, band frames are read in their
-bands; nothing is decoded again) with the job's model in chunks, storing regions beside the other
-versions' (never deleting them), then builds that version's text tracks. Frames already read by
-the version are not read again, so a re-run, a retry or a redelivered task changes nothing.
-Progress is counted in the rows (it survives restarts); cancelling stops items between chunks.
-Pausing stops them between chunks too, but puts them back in the queue (``queued``), freeing the
-workers; resuming sends their tasks again and they go on from the first frame not read yet.
+A job has one item per media item, and each item a ``qocr`` task (``run_item``). Creating the job
+puts its items' frames that the job's version has not read (those extraction kept: unchanged frames
+stay skipped, band frames are read in their bands; nothing is decoded again) into the OCR pool
+(``dva_ocr.pipeline.pool``). An item's task reads them from there in batches of
+``OCR_BATCH_FRAMES``, its own frames first, each batch topped up with other job items' pooled frames
+of the same version (a job over a folder of images reads eight of them per engine call, and most
+items' tasks find their frames already read). An item with more than one batch of frames also
+wakes the other qocr workers (``OCR_POOL``), which claim batches of it too: a long video is read in
+chunks by every worker at once, and whichever batch reads its last frame builds the version's text
+tracks and ends it.
+Regions are stored beside the other versions' (never deleting them); frames already read by the
+version are not read again, so a re-run, a retry or a redelivered task changes nothing. Progress is
+counted in the rows (it survives restarts); cancelling stops items between batches. Pausing stops
+them between batches too (pooled frames of a paused job are not claimed), puts them back in the
+queue (``queued``) and frees the workers; resuming sends their tasks again and wakes the pool.
 Promoting points the media items at the job's version: search and exports follow it.
 """
 
@@ -23,16 +30,17 @@ from sqlalchemy.orm import Session
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, Job, JobItem, JobStatus, Region, TextTrack, Video, VideoStatus
 from dva_ocr.errors import DvaOcrError, NotFound
-from dva_ocr.filters import RegionFilter
 from dva_ocr.model_registry import get_or_create_model_version
-from dva_ocr.pipeline import read_and_store, rebuild_tracks
+from dva_ocr.pipeline import job_items, pool
 from dva_ocr.pipeline.contracts import Reader
-from dva_ocr.pipeline.rows import frames_read_by, is_read, unread_frames
+from dva_ocr.pipeline.job_items import TERMINAL_ITEM
+from dva_ocr.pipeline.read import ocr_pool
+from dva_ocr.pipeline.rows import is_read
+from dva_ocr.settings import get_settings
+from dva_ocr.work.queues import OCR_POOL, WorkQueue
 
 log = logging.getLogger(__name__)
 
-TERMINAL_ITEM = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
-CHUNK = 8  # frames read per engine call (and between cancellation and pause checks)
 PAUSED = "paused"  # what run_item returns for an item its paused job put back in the queue
 
 
@@ -68,7 +76,8 @@ def create_job(
     all_media: bool = False,
     missing: bool = False,
 ) -> Job:
-    """A job row with one queued item per selected media item (the caller queues ``run_item`` each)."""
+    """A job row with one queued item per selected media item (the caller queues ``run_item`` each);
+    their frames to read are put in the OCR pool, in this transaction."""
     if sum(bool(x) for x in (media, all_media, missing)) != 1:
         raise DvaOcrError("choose the media: --media ID... , --all or --missing")
     mv = get_or_create_model_version(session, model)
@@ -97,6 +106,7 @@ def create_job(
             )
         )
     session.flush()
+    pool.put_job_items(session, job.id, mv.id, ids)  # every item's frames, so batches mix items
     return job
 
 
@@ -114,8 +124,12 @@ def item_media_ids(session: Session, job_id: int) -> list[int]:
     )
 
 
-def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader]) -> str:
-    """Read one media item with the job's model version; returns the item's final status."""
+def run_item(
+    job_id: int, media_id: int, *, reader_for: Callable[[str], Reader], queue: WorkQueue | None = None
+) -> str:
+    """Read one media item with the job's model version; returns the item's status: ``running`` when
+    batches that other workers claimed still read its last frames (the last of them ends it). Without
+    a ``queue`` no other worker is woken and nothing but job items is read (tests, scripts)."""
     with session_scope() as s:
         job = s.get(Job, job_id)
         item = s.get(JobItem, (job_id, media_id))
@@ -136,26 +150,27 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
             job.status = JobStatus.running
             job.started_at = func.now()
         mv_id, model = job.model_version_id, job.model_version.name
-        video = s.get(Video, media_id)
-        keep = RegionFilter.from_json(video.filters if video else {}).keep
+    me = pool.Owner(media_id, job_id)
     try:
         reader = reader_for(model)
+        with session_scope() as s:
+            waiting = pool.put_job_items(s, job_id, mv_id, [media_id])  # again: a retry, a resume
+            fan_out = waiting > get_settings().ocr_batch_frames and queue is not None and pool.arm(s, mv_id)
+        if fan_out and queue is not None:  # the other workers take batches of it too
+            queue.send(OCR_POOL, mv_id)
         while True:
             with session_scope() as s:
                 now = s.scalar(select(Job.status).where(Job.id == job_id))
                 if now == JobStatus.cancelled:
-                    return _finish_item(job_id, media_id, JobStatus.cancelled)
+                    pool.remove_item(s, me)
+                    return job_items.finish_item(s, job_id, media_id, JobStatus.cancelled)
                 if now == JobStatus.paused:
-                    _set_item(s, job_id, media_id, status=JobStatus.queued)
+                    job_items.set_item(s, job_id, media_id, status=JobStatus.queued)
                     return PAUSED
-                frames = unread_frames(s, media_id, mv_id, CHUNK)
-            if not frames:
+            if not ocr_pool(mv_id, reader=reader, queue=queue, first=me, jobs_only=True).first:
                 break
-            read_and_store(frames, reader, mv_id, keep)
-            _count_item_frames(job_id, media_id, mv_id)
-        rebuild_tracks(media_id, mv_id)
-        _count_item_frames(job_id, media_id, mv_id)
-        return _finish_item(job_id, media_id, JobStatus.done)
+        with session_scope() as s:
+            return job_items.finish_if_read(s, job_id, media_id, mv_id)
     except Exception as exc:
         from dva_ocr.db.transient import is_transient
 
@@ -165,28 +180,9 @@ def run_item(job_id: int, media_id: int, *, reader_for: Callable[[str], Reader])
         return _finish_item(job_id, media_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
 
 
-def _set_item(session: Session, job_id: int, media_id: int, **values: Any) -> None:
-    session.execute(
-        update(JobItem).where(JobItem.job_id == job_id, JobItem.video_id == media_id).values(**values)
-    )
-
-
-def _count_item_frames(job_id: int, media_id: int, mv_id: int) -> None:
-    with session_scope() as s:
-        _set_item(s, job_id, media_id, frames_done=frames_read_by(media_id, mv_id))
-
-
 def _finish_item(job_id: int, media_id: int, status: str, error: str | None = None) -> str:
     with session_scope() as s:
-        _set_item(s, job_id, media_id, status=status, error=error and error[:2000], finished_at=func.now())
-        job = s.get(Job, job_id, with_for_update=True)
-        if job is None or job.status == JobStatus.cancelled:
-            return status
-        statuses = list(s.scalars(select(JobItem.status).where(JobItem.job_id == job_id)))
-        if all(st in TERMINAL_ITEM for st in statuses):
-            job.status = JobStatus.failed if JobStatus.failed in statuses else JobStatus.done
-            job.finished_at = func.now()
-    return status
+        return job_items.finish_item(s, job_id, media_id, status, error)
 
 
 def cancel_job(session: Session, job_id: int) -> Job:
@@ -200,6 +196,7 @@ def cancel_job(session: Session, job_id: int) -> Job:
         .where(JobItem.job_id == job_id, JobItem.status == JobStatus.queued)
         .values(status=JobStatus.cancelled)
     )
+    pool.remove_job(session, job_id)  # what a batch holds now, that batch passes over
     return job
 
 

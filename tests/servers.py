@@ -113,12 +113,22 @@ class PostgresServer:
 
 
 @contextmanager
-def worker(log: Path, queue: str, env: dict[str, str], timeout: float = 90) -> Iterator[Path]:
-    """One Celery worker (`manage.py worker --queue QUEUE --concurrency 1`) with this environment;
+def worker(
+    log: Path, queue: str, env: dict[str, str], timeout: float = 90, concurrency: int = 1
+) -> Iterator[Path]:
+    """One Celery worker (`manage.py worker --queue QUEUE --concurrency N`) with this environment;
     yields its log file once it is ready."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--queue", queue, "--concurrency", "1"],
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "worker",
+                "--queue",
+                queue,
+                "--concurrency",
+                str(concurrency),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

@@ -44,7 +44,9 @@ def json_workers(service_env, tmp_path_factory) -> Iterator[dict[str, Path]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("BROKER_PREFIX", prefix)
     get_settings.cache_clear()
-    env = os.environ.copy() | {"LOG_FORMAT": "json", "SWEEP_INTERVAL_S": "0"}
+    # OCR_BATCH_FRAMES=1: each item's frames are OCR tasks of its own, named by its id (fewer frames
+    # than a batch wait in the OCR pool and are read in batches across items: tests/test_batches.py)
+    env = os.environ.copy() | {"LOG_FORMAT": "json", "SWEEP_INTERVAL_S": "0", "OCR_BATCH_FRAMES": "1"}
     procs, logs = [], {}
     try:
         for q in QUEUES:

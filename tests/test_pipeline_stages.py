@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from factories import count_rows
 from mediagen import Caption, make_video
+from run_queued import frames_to_read, read_queued
 from sqlalchemy import select
 
 from dva_ocr.db.session import session_scope
@@ -33,7 +34,7 @@ def test_stages_run_twice_leave_one_set_of_rows(db, engine, tmp_path):
         s.get(Video, vid).status = "processing"
     extract_video(vid, queue=queue)
     assert count_rows(Frame, video_id=vid) == 4
-    frame_ids = sorted({i for b in queue.frame_batches() for i in b})
+    frame_ids = frames_to_read(queue, vid)  # one frame: in the OCR pool (fewer than a batch)
     assert len(frame_ids) == 1  # only the first frame needs reading
     with session_scope() as s:
         v = s.get(Video, vid)
@@ -106,7 +107,7 @@ def test_an_image_is_one_frame_media(db, engine, tmp_path):
         vid = register_media(s, path).media_id
     queue = RecordingQueue()
     assert extract_video(vid, queue=queue) == 1
-    ocr_frames(vid, queue.frame_batches()[0], reader=engine, queue=queue)
+    assert read_queued(queue, lambda _model: engine) == 1  # one task: a pool wake-up
     assert queue.ids_sent(FINALIZE) == [vid]
     finalize_video(vid)
     with session_scope() as s:
@@ -131,7 +132,7 @@ def test_a_task_that_breaks_fails_its_video_with_the_reason_and_returns(db, tmp_
     queue = RecordingQueue()
     extract_video(vid, queue=queue)
     monkeypatch.setattr(tasks, "get_reader", lambda model=None: BrokenReader())
-    assert tasks.ocr_frames(vid, queue.frame_batches()[0]) == 0  # the Celery task body, run in this process
+    assert tasks.ocr_pool(*queue.pool_wakeups()) == 0  # the Celery task body, run in this process
     with session_scope() as s:
         v = s.get(Video, vid)
         assert v.status == "failed"

@@ -78,7 +78,9 @@ def own_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> Ite
             "BROKER_URL": redis.url,
             "BROKER_PREFIX": "restarts",
             "MEDIA_ROOT": str(tmp_path / "media"),
-            "OCR_BATCH_FRAMES": "2",
+            # every frame to read a batch of its own: an OCR task per batch in Redis (fewer frames wait
+            # in the OCR pool in PostgreSQL: tests/test_batch_workers.py restarts Redis with those)
+            "OCR_BATCH_FRAMES": "1",
             "OCR_THREADS": "1",
             "SWEEP_INTERVAL_S": "0",
             "TASK_RETRY_BACKOFF_MAX_S": "4",

@@ -10,6 +10,7 @@ import time
 import pytest
 from factories import count_rows, make_video_row
 from mediagen import Caption, make_video
+from run_queued import frames_to_read
 from servers import worker
 from sqlalchemy import create_engine, text
 
@@ -19,7 +20,7 @@ from dva_ocr.db.transient import backoff_s, is_transient, total_backoff_s
 from dva_ocr.pipeline import register_media, rows
 from dva_ocr.pipeline.extract import FrameSink
 from dva_ocr.settings import Settings
-from dva_ocr.work import EXTRACT, OCR_FRAMES, RecordingQueue
+from dva_ocr.work import EXTRACT, RecordingQueue
 
 
 def test_the_default_retries_wait_minutes_in_all_and_each_wait_at_least_half_its_step():
@@ -130,8 +131,7 @@ def test_the_frame_sink_writes_a_long_static_video_as_it_goes(db, monkeypatch, t
     assert counts[48] == 0 and counts[49] == 50 and counts[99] == 100  # written at 50, 100 pending rows
     sink.flush()
     assert count_rows(Frame, video_id=vid) == 120
-    (first,) = [s.args[1] for s in queue.sent if s.task == OCR_FRAMES]  # only the first frame is read
-    assert len(first) == 1
+    assert len(frames_to_read(queue, vid)) == 1  # only the first frame is read
 
 
 def test_an_error_that_will_repeat_fails_the_item_at_once_in_a_real_worker(db, tmp_path):

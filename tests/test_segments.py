@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from factories import FakeRegion
 from mediagen import FONT, Caption, make_video
+from run_queued import read_queued
 from sqlalchemy import func, select, text
 
 from dva_ocr.db.session import session_scope
@@ -26,7 +27,6 @@ from dva_ocr.pipeline import (
     extract_segment,
     extract_video,
     finalize_video,
-    ocr_frames,
     register_media,
     rows,
     segments,
@@ -209,7 +209,9 @@ def test_segments_out_of_order_write_the_frames_of_one_pass_and_count_progress(
 ):
     options = OPTIONS[policy]
     one = _register(_copy(videos["vfr"], tmp_path / "one.mp4", "one"), options)
-    extract_video(one, queue=RecordingQueue())
+    ref = RecordingQueue()
+    extract_video(one, queue=ref)
+    read_queued(ref, lambda _model: Reader())  # its pooled frames too: no wake-up of the pool left unrun
     assert _video(one).extracted
 
     segment_s(11)  # about 50 s: five segments of about 10 s
@@ -234,8 +236,7 @@ def test_segments_out_of_order_write_the_frames_of_one_pass_and_count_progress(
         if policy == "fixed":
             assert v.frames_total >= rows_now
         # OCR as the segments go: the roll-up is queued once, after the last segment's frames are read
-        for ids in queue.frame_batches():
-            ocr_frames(vid, ids, reader=reader, queue=queue)
+        read_queued(queue, lambda _model: reader)
         assert queue.ids_sent(FINALIZE) == ([vid] if n == len(planned) else [])
     v = _video(vid)
     assert v.frames_total == v.frames_extracted == len(_frames(one))
@@ -317,8 +318,7 @@ def test_segments_ending_at_the_same_time_end_the_extraction_once(
             t.join(120)
         assert not errors, errors
         assert ended.count(vid) == 1
-        for ids in queue.frame_batches():
-            ocr_frames(vid, ids, reader=Reader(), queue=queue)
+        read_queued(queue, lambda _model: Reader())
         assert queue.ids_sent(FINALIZE) == [vid]
         v = _video(vid)
         assert v.extracted and v.frames_total == v.frames_extracted == len(_frames(vid))

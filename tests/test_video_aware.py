@@ -25,6 +25,7 @@ import videogen as vg
 import webvtt
 from fastapi.testclient import TestClient
 from mediagen import Caption, make_video
+from run_queued import read_queued
 from runcli import run_cli
 from sqlalchemy import select
 from textgen import word_recall
@@ -34,7 +35,7 @@ from dva_ocr.db.tables import Frame, Region, Video
 from dva_ocr.evaluation.metrics import normalised_edit_distance
 from dva_ocr.filters import RegionFilter
 from dva_ocr.media_admin import track_json, tracks_of
-from dva_ocr.pipeline import IngestOptions, extract_video, finalize_video, ocr_frames, register_media
+from dva_ocr.pipeline import IngestOptions, extract_video, finalize_video, register_media
 from dva_ocr.tracks import FrameRec, Reading, build_tracks, iou
 from dva_ocr.work import FINALIZE, RecordingQueue
 
@@ -93,8 +94,7 @@ def process(path: Path, engine, options: IngestOptions | None = None) -> Process
     vid = reg.media_id
     queue = RecordingQueue()
     extract_video(vid, queue=queue)
-    for ids in queue.frame_batches():
-        ocr_frames(vid, ids, reader=engine, queue=queue)
+    read_queued(queue, lambda _model: engine)
     assert queue.ids_sent(FINALIZE) == [vid], "exactly one roll-up is queued"
     finalize_video(vid)
     with session_scope() as s:

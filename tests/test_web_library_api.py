@@ -344,6 +344,7 @@ class PausingReader:
 
 def test_a_paused_job_stops_between_chunks_and_resumes_where_it_stopped(app, queued, tmp_path):
     boss, _ = _bearer(app, "ana", is_admin=True)
+    chunk = get_settings().ocr_batch_frames  # frames read per engine call
     with session_scope() as s:
         vid = pipeline.register_media(
             s, _moving_video(tmp_path / "moving.mp4", 3), pipeline.IngestOptions(fps=10)
@@ -352,14 +353,14 @@ def test_a_paused_job_stops_between_chunks_and_resumes_where_it_stopped(app, que
     InlineQueue(lambda name: PausingReader()).send(EXTRACT, vid)
     with session_scope() as s:
         frames = s.scalar(select(func.count(Frame.id)).where(Frame.video_id == vid, pipeline.rows.is_read()))
-        assert s.get(Video, vid).status == "done" and frames > 2 * jobs.CHUNK
+        assert s.get(Video, vid).status == "done" and frames > 2 * chunk
     job = boss.post("/api/jobs", json={"model": "other-rec", "media": [vid]}).json()
     queued.take(REPROCESS_ITEM)
     reader = PausingReader(job["id"])
     assert jobs.run_item(job["id"], vid, reader_for=lambda name: reader) == jobs.PAUSED
     with session_scope() as s:
         item = s.get(JobItem, (job["id"], vid))
-        assert (item.status, item.frames_done) == ("queued", jobs.CHUNK)  # one chunk read, then it let go
+        assert (item.status, item.frames_done) == ("queued", chunk)  # one chunk read, then it let go
     paused = boss.get(f"/api/jobs/{job['id']}").json()
     assert paused["status"] == "paused" and paused["progress"]["eta_s"] is None
     assert boss.post(f"/api/jobs/{job['id']}/pause").status_code == 400  # already paused
@@ -383,7 +384,7 @@ def test_a_paused_job_stops_between_chunks_and_resumes_where_it_stopped(app, que
                 select(ModelVersion.id).where(ModelVersion.name == "other-rec")))
         )  # fmt: skip
         assert item.status == "done" and item.frames_done == read == frames
-    assert reader.calls == -(-frames // jobs.CHUNK)  # every chunk read once: nothing read twice
+    assert reader.calls == -(-frames // chunk)  # every chunk read once: nothing read twice
     assert boss.get(f"/api/jobs/{job['id']}").json()["status"] == "done"
     assert boss.post(f"/api/jobs/{job['id']}/resume").status_code == 400
 

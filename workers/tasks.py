@@ -31,7 +31,7 @@ from dva_ocr import pipeline
 from dva_ocr.db import transient
 from dva_ocr.filters import ENGINE_FLOOR
 from dva_ocr.pipeline.contracts import Reader
-from dva_ocr.pipeline.read import model_name_of
+from dva_ocr.pipeline.read import describe, model_name, model_name_of
 from dva_ocr.settings import get_settings
 from dva_ocr.work import queues
 from workers.app import app
@@ -44,6 +44,7 @@ STAGES = {
     queues.EXTRACT.name: "frame extraction",
     queues.EXTRACT_SEGMENT.name: "frame extraction",
     queues.OCR_FRAMES.name: "OCR",
+    queues.OCR_POOL.name: "OCR",
     queues.FINALIZE.name: "the roll-up",
     queues.REPROCESS_ITEM.name: "reprocessing",
 }
@@ -63,6 +64,8 @@ class StageTask(Task):
         try:
             if self.name == queues.REPROCESS_ITEM.name:
                 jobs.fail_item(int(args[0]), int(args[1]), message)
+            elif self.name == queues.OCR_POOL.name:  # its frames stay pooled: the sweep wakes it again
+                log.warning("an OCR pool batch of model version %s gave up: %s", args[0], message)
             else:
                 pipeline.fail_media(int(args[0]), message)
         except Exception:
@@ -135,14 +138,8 @@ def _run_stage(media_id: int, task: queues.Task, work: Callable[[], int]) -> int
         if is_transient_error(exc):
             raise
         log.exception("%s failed for media %s", stage, media_id)
-        pipeline.fail_media(media_id, f"{stage} failed: {type(exc).__name__}: {_first_line(exc)}")
+        pipeline.fail_media(media_id, f"{stage} failed: {describe(exc)}")
         return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    """The message of an error without SQLAlchemy's statement dump (a 36,000-row INSERT is long)."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return (text.splitlines() or [""])[0][:500]
 
 
 @app.task(name=queues.EXTRACT.name, base=StageTask, bind=True)
@@ -173,12 +170,31 @@ def ocr_frames(self: Task, media_id: int, frame_ids: list[int]) -> int:
     return _with_retries(self, lambda: _run_stage(media_id, queues.OCR_FRAMES, work))
 
 
+@app.task(name=queues.OCR_POOL.name, base=StageTask, bind=True)
+def ocr_pool(self: Task, model_version_id: int) -> int:
+    """A batch of the OCR pool (dva_ocr.pipeline.pool): frames of any media items read by the version.
+    An item whose frames cannot be read fails on its own, in the batch; a model that cannot be loaded
+    fails every item waiting for it."""
+
+    def work() -> int:
+        try:
+            reader = get_reader(model_name(model_version_id))
+        except Exception as exc:
+            if is_transient_error(exc):
+                raise
+            log.exception("model version %s cannot be loaded", model_version_id)
+            return pipeline.fail_pool(model_version_id, describe(exc))
+        return pipeline.ocr_pool(model_version_id, reader=reader, queue=queue).frames
+
+    return _with_retries(self, work)
+
+
 @app.task(name=queues.REPROCESS_ITEM.name, base=StageTask, bind=True)
 def reprocess_item(self: Task, job_id: int, media_id: int) -> str:
     """One media item of a reprocessing job (its failures are recorded on the job item)."""
     from dva_ocr import jobs
 
-    return _with_retries(self, lambda: jobs.run_item(job_id, media_id, reader_for=get_reader))
+    return _with_retries(self, lambda: jobs.run_item(job_id, media_id, reader_for=get_reader, queue=queue))
 
 
 @app.task(name=queues.FINALIZE.name, base=StageTask, bind=True)

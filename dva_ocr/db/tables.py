@@ -359,3 +359,53 @@ class VideoSegment(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     touched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OcrPending(Base):
+    """A frame waiting in the OCR pool to be read by a model version (``dva_ocr.pipeline.pool``): for
+    an item being ingested (``job_id`` null) or for a reprocessing job's item. ``OCR_POOL`` tasks claim
+    the oldest ones of a model version, several media items' frames in one batch."""
+
+    __tablename__ = "ocr_pending"
+    __table_args__ = (
+        UniqueConstraint(
+            "frame_id",
+            "model_version_id",
+            "job_id",
+            name="uq_ocr_pending",
+            postgresql_nulls_not_distinct=True,
+        ),
+        Index("ix_ocr_pending_model", "model_version_id", "id"),
+        Index("ix_ocr_pending_item", "video_id", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OcrAttempt(Base):
+    """How many batches a pooled frame was claimed by (counted in a transaction of its own, so a worker
+    that dies mid-batch leaves it counted): such a frame is read alone, its item failed after too many."""
+
+    __tablename__ = "ocr_attempts"
+
+    pending_id: Mapped[int] = mapped_column(
+        ForeignKey("ocr_pending.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class OcrWakeup(Base):
+    """Per model version: when an ``OCR_POOL`` task was last sent for its pool and not taken yet (null:
+    none is waiting), so that frames pooled meanwhile do not each send one."""
+
+    __tablename__ = "ocr_wakeups"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    woken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -33,11 +33,11 @@ from dva_ocr.media.frames import (
     write_jpeg,
 )
 from dva_ocr.media.probe import MediaInfo, probe
-from dva_ocr.pipeline import rows, segments
+from dva_ocr.pipeline import pool, rows, segments
 from dva_ocr.pipeline.finalize import maybe_finalize
 from dva_ocr.pipeline.register import video_sampling
 from dva_ocr.settings import get_settings
-from dva_ocr.work.queues import EXTRACT_SEGMENT, OCR_FRAMES, WorkQueue
+from dva_ocr.work.queues import EXTRACT_SEGMENT, OCR_FRAMES, OCR_POOL, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ FLUSH_EVERY_S = 20.0  # frames waiting this long are written (a segment's run sh
 @dataclass
 class FrameSink:
     """Turns sampled frames into frame rows (JPEG on disk, change decision) and writes them in batches
-    of ``batch_frames`` frames to read, queueing each batch's frames for OCR once its rows exist.
+    of ``batch_frames`` frames to read, queueing each batch's frames for OCR once its rows exist (a
+    smaller batch: the last one, or an image's one frame, into the OCR pool).
 
     ``segment``: the rows are a segment's (each write notes it alive, and stops when another run
     finished it); ``provisional``: its frames are numbered in order (keyframes, scene) and written at
@@ -109,16 +110,24 @@ class FrameSink:
             self.flush()
 
     def flush(self) -> None:
+        """Write the pending frame rows. Their frames to read go to OCR as one ``OCR_FRAMES`` task
+        when they fill a batch; fewer wait in the OCR pool (``dva_ocr.pipeline.pool``, written in the
+        same transaction as the rows) to be read with other items' frames by an ``OCR_POOL`` task."""
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
+        woken: list[int] = []
         with session_scope() as s:
             if self.segment is not None:
                 segments.keep_alive(s, self.media_id, self.segment)
             written = rows.upsert_frames(s, self.media_id, self.pending)
-        to_read = [fid for fid, bands in written if bands != []]
-        if to_read:
+            to_read = [fid for fid, bands in written if bands != []]
+            if 0 < len(to_read) < self.batch_frames:
+                woken = pool.put_frames(s, to_read)
+        if len(to_read) >= self.batch_frames:
             self.queue.send(OCR_FRAMES, self.media_id, to_read)
+        for model_version_id in woken:  # after the commit: the task must see the rows
+            self.queue.send(OCR_POOL, model_version_id)
         self.pending = []
 
 

@@ -11,6 +11,12 @@ that is queued or running with no task is marked failed (``jobs retry`` runs it 
 The decision is re-checked under a row lock (``touched_at`` unchanged), so two sweeps, or a sweep and
 a worker, cannot both act on one item.
 
+Frames waiting in the OCR pool (``dva_ocr.pipeline.pool``) are work queued in PostgreSQL: an item
+(or job item) with frames there is not stuck. A pool whose oldest free frames have waited longer than
+``STUCK_AFTER_S`` (its wake-up lost with the broker, or the worker that took it killed whole, its
+message left unacknowledged for hours) gets a wake-up again, whatever the broker holds; a batch that
+dies is rolled back by PostgreSQL, so its frames are free again at once.
+
 A long video's segment (``dva_ocr.pipeline.segments``) that is running but has not written for
 ``STUCK_AFTER_S`` is queued again whatever the broker holds: its run writes every ``FLUSH_EVERY_S``
 seconds while alive, and a worker killed outright (SIGKILL, out of memory, a host gone) leaves its
@@ -27,19 +33,29 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dva_ocr import telemetry
 from dva_ocr.db.session import session_scope
-from dva_ocr.db.tables import Job, JobItem, JobStatus, SegmentStatus, Video, VideoSegment, VideoStatus
-from dva_ocr.pipeline import rows
+from dva_ocr.db.tables import (
+    Job,
+    JobItem,
+    JobStatus,
+    OcrPending,
+    SegmentStatus,
+    Video,
+    VideoSegment,
+    VideoStatus,
+)
+from dva_ocr.pipeline import pool, rows
 from dva_ocr.settings import get_settings
 from dva_ocr.work.queues import (
     EXTRACT,
     EXTRACT_SEGMENT,
     FINALIZE,
     OCR_FRAMES,
+    OCR_POOL,
     REPROCESS_ITEM,
     Sent,
     Task,
@@ -54,7 +70,7 @@ LIVE_ITEM = (JobStatus.queued, JobStatus.running)
 
 @dataclass(frozen=True)
 class SweepAction:
-    kind: str  # "media" | "job_item"
+    kind: str  # "media" | "job_item" | "ocr_pool" (media_id, job_id: of its oldest waiting frame)
     media_id: int
     job_id: int | None
     was: str  # the status it was stuck in
@@ -88,6 +104,8 @@ def still_running(
         return (
             f"a worker wrote to it {idle_s:.0f} s ago (it counts as stuck after {stale_after:.0f} s without)"
         )
+    if pool.waiting(session, [video.id]):
+        return "its frames wait in the OCR pool to be read"
     if video.id in live_work(queue.pending())[0]:
         return "a task for it is queued, waiting for a retry or running"
     return None
@@ -102,11 +120,15 @@ def sweep_stuck(
     requeues = settings.sweep_max_requeues if max_requeues is None else max_requeues
     cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
     with session_scope() as s:
+        pooled = exists().where(OcrPending.video_id == Video.id, OcrPending.job_id.is_(None))
         media = s.execute(
             select(Video.id, Video.touched_at).where(
-                Video.status.in_(rows.UNFINISHED), Video.touched_at < cutoff
+                Video.status.in_(rows.UNFINISHED), Video.touched_at < cutoff, ~pooled
             )
         ).all()
+        item_pooled = exists().where(
+            OcrPending.video_id == JobItem.video_id, OcrPending.job_id == JobItem.job_id
+        )
         items = s.execute(
             select(JobItem.job_id, JobItem.video_id, JobItem.status)
             .join(Job, Job.id == JobItem.job_id)
@@ -114,9 +136,10 @@ def sweep_stuck(
                 JobItem.status.in_(LIVE_ITEM),
                 Job.status.in_(LIVE_ITEM),
                 func.coalesce(JobItem.started_at, Job.created_at) < cutoff,
+                ~item_pooled,
             )
         ).all()
-    actions = _sweep_segments(queue, cutoff)
+    actions = _sweep_segments(queue, cutoff) + _sweep_pool(queue, cutoff)
     if not media and not items:
         return _logged(actions)
     live_media, live_items = live_work(queue.pending())  # read after the rows: a task sent since is seen
@@ -173,6 +196,22 @@ def _sweep_segments(queue: WorkQueue, cutoff: ColumnElement[datetime]) -> list[S
         )
         for media_id, seq in stale
     ]
+
+
+def _sweep_pool(queue: WorkQueue, cutoff: ColumnElement[datetime]) -> list[SweepAction]:
+    """Pools whose oldest free frames have waited too long: their qocr workers woken again."""
+    actions = []
+    for st in pool.stale(cutoff):
+        with session_scope() as s:
+            pool.arm(s, st.model_version_id, force=True)
+        queue.send(OCR_POOL, st.model_version_id)  # after the commit
+        message = (
+            f"{st.frames} frame(s) waited in the OCR pool of model version {st.model_version_id} for "
+            f"{st.oldest_s / 60:.0f} min and no batch was reading them (a wake-up lost?); "
+            "woke the qocr workers"
+        )
+        actions.append(SweepAction("ocr_pool", st.media_id, st.job_id, "waiting", "requeued", message))
+    return actions
 
 
 def _sweep_media(queue: WorkQueue, media_id: int, touched: datetime, max_requeues: int) -> SweepAction | None:

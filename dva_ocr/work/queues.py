@@ -26,11 +26,12 @@ class Task:
 
 EXTRACT = Task("dva_ocr.extract_video", QEXTRACT)  # (media_id,): probe; a long video: plan segments
 EXTRACT_SEGMENT = Task("dva_ocr.extract_segment", QEXTRACT)  # (media_id, seq): one time range of a video
-OCR_FRAMES = Task("dva_ocr.ocr_frames", QOCR)  # (media_id, [frame_id, ...])
+OCR_FRAMES = Task("dva_ocr.ocr_frames", QOCR)  # (media_id, [frame_id, ...]): a full batch of one item
+OCR_POOL = Task("dva_ocr.ocr_pool", QOCR)  # (model_version_id,): a batch of the OCR pool, across items
 REPROCESS_ITEM = Task("dva_ocr.reprocess_item", QOCR)  # (job_id, media_id)
 FINALIZE = Task("dva_ocr.finalize_video", QDEFAULT)  # (media_id,)
 SWEEP = Task("dva_ocr.sweep_stuck", QDEFAULT)  # ()
-TASKS = (EXTRACT, EXTRACT_SEGMENT, OCR_FRAMES, REPROCESS_ITEM, FINALIZE, SWEEP)
+TASKS = (EXTRACT, EXTRACT_SEGMENT, OCR_FRAMES, OCR_POOL, REPROCESS_ITEM, FINALIZE, SWEEP)
 BY_NAME = {t.name: t for t in TASKS}
 
 
@@ -72,5 +73,10 @@ class RecordingQueue:
         return [s.args for s in taken]
 
     def frame_batches(self) -> list[list[int]]:
-        """The frame ids of the OCR batches sent (and taken), in order."""
+        """The frame ids of the full OCR batches sent (and taken), in order (smaller ones are pooled:
+        ``pool_wakeups``)."""
         return [list(args[1]) for args in self.take(OCR_FRAMES)]  # type: ignore[arg-type]
+
+    def pool_wakeups(self) -> list[int]:
+        """The model versions of the OCR pool wake-ups sent (and taken), in order."""
+        return [int(args[0]) for args in self.take(OCR_POOL)]  # type: ignore[arg-type]

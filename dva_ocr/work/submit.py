@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from dva_ocr import jobs, media_admin
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Job, Video
+from dva_ocr.pipeline import pool
 from dva_ocr.pipeline.register import IngestOptions, Registered, register_media
-from dva_ocr.work.queues import EXTRACT, REPROCESS_ITEM, WorkQueue
+from dva_ocr.work.queues import EXTRACT, OCR_POOL, REPROCESS_ITEM, WorkQueue
 
 
 def submit_upload(
@@ -83,12 +84,15 @@ def retry_job(session: Session, queue: WorkQueue, job_id: int) -> list[int]:
 
 def resume_job(session: Session, queue: WorkQueue, job_id: int) -> list[int]:
     """A paused job resumed: its waiting items queued again (not those with a task still in the
-    broker); returns their media ids."""
+    broker), and the OCR pool woken for the frames it left there; returns the items' media ids."""
     from dva_ocr.pipeline.sweep import live_work
 
     busy = {media_id for job, media_id in live_work(queue.pending())[1] if job == job_id}
     ids = jobs.resume_job(session, job_id, busy)
+    model_version_id = jobs.get_job(session, job_id).model_version_id
+    pool.arm(session, model_version_id, force=True)  # its pooled frames are claimable again
     session.commit()
+    queue.send(OCR_POOL, model_version_id)
     for media_id in ids:
         queue.send(REPROCESS_ITEM, job_id, media_id)
     return ids
