@@ -29,6 +29,7 @@ bench: setup
 	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json
 	$(PY) bench/bench_api_load.py --out $(BUILD)/bench/api_load.json
 	$(PY) bench/bench_long_video.py --out $(BUILD)/bench/long_video.json
+	$(PY) bench/bench_scaling.py --out $(BUILD)/bench/scaling.json
 	@cat $(BUILD)/bench/ocr.json $(BUILD)/bench/peers.json $(BUILD)/bench/ingest.json $(BUILD)/bench/video.json $(BUILD)/bench/search.json $(BUILD)/bench/api_load.json
 
 bench-gpu: setup

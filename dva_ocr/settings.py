@@ -32,7 +32,14 @@ class Settings(BaseSettings):
         default=Path("~/.cache/dva-ocr/onnx"),
         description="onnxruntime's optimised models are cached here (CPU); empty: no cache",
     )
-    ocr_batch_frames: int = Field(default=8, ge=1, le=256, description="frames per qocr task")
+    ocr_batch_frames: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="frames per qocr batch: a media item's full batches are tasks of their own; fewer "
+        "frames (an image, a short clip, a video's last frames) wait in the OCR pool and are read in "
+        "batches of this many across media items",
+    )
     extract_segment_s: float = Field(
         default=300,
         ge=10,

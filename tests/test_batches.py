@@ -8,50 +8,40 @@ reprocessing on two processes)."""
 
 from __future__ import annotations
 
-import shutil
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from factories import frame_row, make_video_row
 from PIL import Image
 from sqlalchemy import func, select, text, update
+from test_jobs import copy_model, engines  # noqa: F401 - fixtures: a second model version, engines
 from textgen import SENTENCES, render_lines
 
 from dva_ocr import jobs, media_admin
-from dva_ocr import model_registry as reg
 from dva_ocr.db.session import session_scope
 from dva_ocr.db.tables import Frame, FrameOcr, JobItem, OcrAttempt, OcrPending, Region, Video
-from dva_ocr.engines import load_engine
 from dva_ocr.filters import RegionFilter
 from dva_ocr.media.frames import read_jpeg
 from dva_ocr.pipeline import (
     IngestOptions,
     extract_video,
     finalize_video,
+    ocr_frames,
     ocr_pool,
     pool,
     register_media,
+    rows,
 )
 from dva_ocr.pipeline.sweep import still_running, sweep_stuck
 from dva_ocr.settings import get_settings
 from dva_ocr.work import FINALIZE, OCR_FRAMES, OCR_POOL, RecordingQueue
 
 BATCH = 4  # OCR_BATCH_FRAMES of the test environment (tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
-def engines():
-    """One engine per model name, as a qocr worker keeps them."""
-    cache: dict[str, object] = {}
-
-    def reader_for(name: str | None):
-        name = name or "ppocrv4"
-        if name not in cache:
-            cache[name] = load_engine(name)
-        return cache[name]
-
-    return reader_for
 
 
 class Counting:
@@ -143,20 +133,11 @@ def pooled() -> int:
         return s.scalar(select(func.count()).select_from(OcrPending)) or 0
 
 
-@pytest.fixture()
-def copy_model(db, tmp_path):
-    """A second model version: the bundled recogniser's file under another name."""
-    from dva_ocr.ocr.spec import REC_FILE, model_dir
-
-    rec = tmp_path / "my-rec.onnx"
-    shutil.copyfile(model_dir() / REC_FILE, rec)
-    with session_scope() as s:
-        reg.add_model(s, "rec-copy", rec=rec, description="same weights, another version")
-    return "rec-copy"
-
-
 def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and_models(
-    db, tmp_path, engines, copy_model
+    db,
+    tmp_path,
+    engines,  # noqa: F811
+    copy_model,  # noqa: F811
 ):
     sizes = [(640, 360)] * 6 + [(480, 320), (800, 300), (640, 360), (560, 420)]
     paths = make_images(tmp_path / "folder", sizes)
@@ -179,7 +160,7 @@ def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and
     counted = {}
 
     def reader_for(name):
-        return counted.setdefault(name or "ppocrv4", Counting(engines(name)))
+        return counted.setdefault(name, Counting(engines(name)))
 
     ran = drain(queue, reader_for)
     calls = counted["ppocrv4"].calls
@@ -190,7 +171,7 @@ def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and
     for vid in ids:
         assert status_of(vid) == ("done", None)
         got = regions_of(vid)
-        assert got == one_by_one(vid, engines(None)), vid  # the same regions as read alone
+        assert got == one_by_one(vid, engines("ppocrv4")), vid  # the same regions as read alone
         with session_scope() as s:
             v = s.get(Video, vid)
             assert (v.frames_ocr, v.regions_count) == (1, len(got)) and (v.tracks_count > 0) == bool(got)
@@ -202,7 +183,7 @@ def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and
     # the filters made a difference: the unfiltered reading of those items has more
     with session_scope() as s:
         assert s.scalar(select(func.min(Region.confidence)).where(Region.video_id == ids[2])) >= 0.97
-    unfiltered = engines(None)
+    unfiltered = engines("ppocrv4")
     for vid in (ids[1], ids[3]):
         with session_scope() as s:
             (frame,) = s.scalars(select(Frame).where(Frame.video_id == vid))
@@ -210,7 +191,7 @@ def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and
         assert len([r for r in everything if r.confidence >= 0.7]) > len(regions_of(vid)), vid
 
 
-def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):
+def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):  # noqa: F811
     paths = make_images(tmp_path / "folder", [(640, 360)] * 4 + [(333, 222)] + [(640, 360)] * 2, seed=20)
     ids = register(paths)
     queue = RecordingQueue()
@@ -220,7 +201,7 @@ def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):
         (damaged,) = s.scalars(select(Frame).where(Frame.video_id == ids[1]))
     (get_settings().media_root / damaged.path).write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
     # the engine fails on the 333x222 picture (in whatever batch it is read)
-    reader = Counting(engines(None), fail_on=lambda im: im.shape[:2] == (222, 333))
+    reader = Counting(engines("ppocrv4"), fail_on=lambda im: im.shape[:2] == (222, 333))
     drain(queue, lambda _name: reader)
     for n, vid in enumerate(ids):
         status, error = status_of(vid)
@@ -234,14 +215,14 @@ def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):
             )
         else:
             assert (status, error) == ("done", None), vid
-            assert regions_of(vid) == one_by_one(vid, engines(None))
+            assert regions_of(vid) == one_by_one(vid, engines("ppocrv4"))
     assert regions_of(ids[1]) == regions_of(ids[4]) == []
     # the first batch read its three good pictures; the one with the failing picture was read
     # together once, then each of its items alone
     assert reader.calls == [3, 3, 1, 1, 1] and pooled() == 0  # 3 good of 4, then 3 together, then alone
 
 
-def test_items_deleted_or_cancelled_before_or_during_a_batch_are_passed_over(db, tmp_path, engines):
+def test_items_deleted_or_cancelled_before_or_during_a_batch_are_passed_over(db, tmp_path, engines):  # noqa: F811
     paths = make_images(tmp_path / "folder", [(640, 360)] * 5, seed=40)
     ids = register(paths)
     queue = RecordingQueue()
@@ -256,7 +237,7 @@ def test_items_deleted_or_cancelled_before_or_during_a_batch_are_passed_over(db,
         with session_scope() as s:
             media_admin.cancel_media(s, ids[2])
 
-    reader = Counting(engines(None), hook=cancel_during_the_read)
+    reader = Counting(engines("ppocrv4"), hook=cancel_during_the_read)
     (mv,) = queue.pool_wakeups()
     batch = ocr_pool(mv, reader=reader, queue=queue)
     assert reader.calls == [3] and batch.frames == 2  # ids 2, 3, 4 read; 2 cancelled meanwhile: not stored
@@ -267,7 +248,7 @@ def test_items_deleted_or_cancelled_before_or_during_a_batch_are_passed_over(db,
         assert s.scalar(select(func.count()).select_from(FrameOcr)) == 2
     assert pooled() == 0  # the passed-over frames left the pool with the batch
     queue.take(OCR_POOL)
-    drain(queue, lambda _name: engines(None))
+    drain(queue, lambda _name: engines("ppocrv4"))
     assert [status_of(v)[0] for v in ids[3:]] == ["done", "done"]
 
 
@@ -276,7 +257,9 @@ class Died(Exception):
 
 
 def test_a_batch_whose_worker_died_is_read_again_alone_and_a_frame_that_kills_every_batch_fails_its_item(
-    db, tmp_path, engines
+    db,
+    tmp_path,
+    engines,  # noqa: F811
 ):
     paths = make_images(tmp_path / "folder", [(640, 360)] * 5, seed=60)
     ids = register(paths)
@@ -297,7 +280,7 @@ def test_a_batch_whose_worker_died_is_read_again_alone_and_a_frame_that_kills_ev
             held = pool.claim(s, mv, BATCH)
             assert [(c.owner.media_id, c.attempts) for c in held.read] == [(ids[0], attempt)]
             raise Died
-    reader = Counting(engines(None))
+    reader = Counting(engines("ppocrv4"))
     drain(_wake(mv), lambda _n: reader)
     status, error = status_of(ids[0])
     assert status == "failed" and "claimed by 4 batches whose workers died" in error, error
@@ -312,7 +295,7 @@ def _wake(mv: int) -> RecordingQueue:
     return queue
 
 
-def test_the_sweep_wakes_a_pool_whose_wakeup_was_lost_and_leaves_its_items_alone(db, tmp_path, engines):
+def test_the_sweep_wakes_a_pool_whose_wakeup_was_lost_and_leaves_its_items_alone(db, tmp_path, engines):  # noqa: F811
     paths = make_images(tmp_path / "folder", [(640, 360)] * 2, seed=80)
     ids = register(paths)
     for vid in ids:
@@ -330,7 +313,7 @@ def test_the_sweep_wakes_a_pool_whose_wakeup_was_lost_and_leaves_its_items_alone
     assert [(a.kind, a.media_id, a.action) for a in actions] == [("ocr_pool", ids[0], "requeued")]
     assert "2 frame(s) waited in the OCR pool" in actions[0].message
     assert queue.sent == []  # the items themselves were not queued again, nor failed
-    drain(_wake(mv), lambda _n: engines(None))
+    drain(_wake(mv), lambda _n: engines("ppocrv4"))
     assert [status_of(v) for v in ids] == [("done", None)] * 2
     with session_scope() as s:
         assert {s.get(Video, v).requeues for v in ids} == {0}
@@ -345,7 +328,7 @@ def test_the_sweep_wakes_a_pool_whose_wakeup_was_lost_and_leaves_its_items_alone
         assert sweep_stuck(RecordingQueue(), stale_after_s=600) == []
 
 
-def test_a_frame_pooled_twice_is_one_row_and_a_frame_already_read_is_not_pooled(db, tmp_path, engines):
+def test_a_frame_pooled_twice_is_one_row_and_a_frame_already_read_is_not_pooled(db, tmp_path, engines):  # noqa: F811
     (path,) = make_images(tmp_path / "folder", [(640, 360)], seed=95)
     (vid,) = register([path])
     queue = RecordingQueue()
@@ -354,7 +337,7 @@ def test_a_frame_pooled_twice_is_one_row_and_a_frame_already_read_is_not_pooled(
         s.get(Video, vid).status = "processing"
     extract_video(vid, queue=queue)  # delivered twice: the same frame row, pooled once
     assert pooled() == 1 and len(queue.pool_wakeups()) == 1  # the second one found it sent, not taken
-    drain(_wake(queue_mv(vid)), lambda _n: engines(None))
+    drain(_wake(queue_mv(vid)), lambda _n: engines("ppocrv4"))
     with session_scope() as s:
         frame_ids = list(s.scalars(select(Frame.id).where(Frame.video_id == vid)))
         assert pool.put_frames(s, frame_ids) == [] and s.scalar(select(func.count(OcrPending.id))) == 0
@@ -366,14 +349,17 @@ def queue_mv(media_id: int) -> int:
 
 
 def test_reprocessing_reads_small_items_together_and_pauses_between_batches(
-    db, tmp_path, engines, copy_model
+    db,
+    tmp_path,
+    engines,  # noqa: F811
+    copy_model,  # noqa: F811
 ):
     paths = make_images(tmp_path / "folder", [(640, 360)] * 6, seed=100)
     ids = register(paths)
     queue = RecordingQueue()
     for vid in ids:
         extract_video(vid, queue=queue)
-    drain(queue, lambda _n: engines(None))
+    drain(queue, lambda _n: engines("ppocrv4"))
     with session_scope() as s:
         job = jobs.create_job(s, copy_model, media=ids)
         job_id, new_mv = job.id, job.model_version_id
@@ -395,7 +381,7 @@ def test_reprocessing_reads_small_items_together_and_pauses_between_batches(
     more = register(make_images(tmp_path / "more", [(640, 360)] * 3, seed=120))
     for vid in more:
         extract_video(vid, queue=queue)
-    drain(queue, lambda _n: engines(None))
+    drain(queue, lambda _n: engines("ppocrv4"))
     with session_scope() as s:
         job_id = jobs.create_job(s, copy_model, media=more).id
     with session_scope() as s:
@@ -411,3 +397,50 @@ def test_reprocessing_reads_small_items_together_and_pauses_between_batches(
     assert [jobs.run_item(job_id, vid, reader_for=lambda _n: reader) for vid in more] == ["done"] * 3
     with session_scope() as s:
         assert {i.status for i in s.scalars(select(JobItem).where(JobItem.job_id == job_id))} == {"done"}
+
+
+class Nothing:
+    """A reader that finds nothing (the test is about counting)."""
+
+    def batch(self, images):
+        return [[] for _ in images]
+
+
+def test_two_batches_of_one_item_ending_at_once_count_every_frame(db, monkeypatch):
+    """Two qocr batches of one item commit at the same time (a full batch and its pooled tail on two
+    processes): the second waits for the first's lock on the item and counts its frames too. Counted
+    in the statement that waited, it came out one batch short and the item never reached its roll-up."""
+    with session_scope() as s:
+        v = make_video_row(s, "race.mp4", status="processing")
+        v.frames_total, vid = 2, v.id
+        frames = [frame_row(s, v, k) for k in range(2)]
+    for f in frames:
+        dest = get_settings().media_root / f.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dest), np.full((72, 128, 3), 200, np.uint8))
+    first_counted = threading.Event()
+    claim = rows.claim_finalize
+
+    def slow_first(session, media_id):
+        if not first_counted.is_set():
+            first_counted.set()
+            time.sleep(1.0)  # the second batch reaches its count meanwhile, and waits for this one
+        return claim(session, media_id)
+
+    monkeypatch.setattr(rows, "claim_finalize", slow_first)
+    queues = [RecordingQueue(), RecordingQueue()]
+
+    def run(n: int) -> None:
+        if n == 1:
+            first_counted.wait(10)
+        ocr_frames(vid, [frames[n].id], reader=Nothing(), queue=queues[n])
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with session_scope() as s:
+        v = s.get(Video, vid)
+        assert (v.frames_ocr, v.status) == (2, "finalizing")
+    assert [q.ids_sent(FINALIZE) for q in queues] == [[], [vid]]  # the second one queued the roll-up

@@ -180,6 +180,9 @@ def _settle(session: Session, model_version_id: int, owners: set[Owner]) -> list
     winners = []
     for o in sorted(owners, key=lambda o: (o.media_id, o.job_id or 0)):
         if o.job_id is None:
+            # the row locked first, counted in the next statement: it sees every batch of the item that
+            # committed while this one waited (one UPDATE's own subquery would not: a count one short)
+            session.execute(select(Video.id).where(Video.id == o.media_id).with_for_update(key_share=True))
             rows.touch(session, o.media_id, frames_ocr=rows.frames_read_by(o.media_id, model_version_id))
             if rows.claim_finalize(session, o.media_id):
                 winners.append(o.media_id)
