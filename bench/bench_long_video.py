@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,7 @@ def scratch_env(work: Path, tag: str, **settings: str) -> dict[str, str]:
         "SWEEP_INTERVAL_S": "0",
     }
     env |= settings
+    shutil.rmtree(env["MEDIA_ROOT"], ignore_errors=True)  # a run of the same tag before: its files go
     drop_database(env["DATABASE_URL"])
     upgrade(env["DATABASE_URL"])
     subprocess.run(
@@ -192,7 +194,8 @@ def timed_ingest(
         poll = threading.Thread(target=_extracted_at, args=(env, t0, items, stop, marks), daemon=True)
         poll.start()
         cmd = [sys.executable, str(ROOT / "manage.py"), "ingest", *map(str, targets), "--wait", "--json"]
-        proc = subprocess.run([*cmd, "--fps", "1"], capture_output=True, text=True, env=env)
+        # a run that never ends is a bug to see, not to wait for
+        proc = subprocess.run([*cmd, "--fps", "1"], capture_output=True, text=True, env=env, timeout=3600)
         wall = time.perf_counter() - t0
         stop.set()
         poll.join()

@@ -2,17 +2,18 @@
 processes, through the real workers, and what batching across media buys.
 
     python bench/bench_scaling.py --out build/bench/scaling.json
-    python bench/bench_scaling.py --out X.json --images 60 --minutes 5 --procs 1 2   # smaller
+    python bench/bench_scaling.py --out X.json --images 60 --minutes 5 --rounds 1   # smaller
 
 Media (generated): the 20-minute 640x360 video of bench_long_video.py --scaling (a caption whose number
 changes every 5 s: 1,200 frames sampled at 1 fps, the changed ones read in bands) and a folder of 200
 scene images (tests/textgen.py: textured backgrounds, 0-3 blocks of text; three in four 640x360, the
 others of five other sizes, as a folder of photos from several cameras). Each run starts one worker
 per queue on a scratch database (bench_long_video.workers: `manage.py worker --queue Q --concurrency
-N`) and times `./manage.py ingest TARGET --wait --json --fps 1`: wall time, frames/s (sampled frames
-of the video, images of the folder), qocr tasks (from the qocr worker's log) and each worker's peak
-memory. The folder also runs with OCR_BATCH_FRAMES=1 (every image its own qocr task, as before
-batches across media) at 1 and 2 qocr processes.
+N`; OCR_THREADS = cores / N, so N qocr processes run no more onnxruntime threads than there are cores)
+and times `./manage.py ingest TARGET --wait --json --fps 1`: wall time, frames/s (sampled frames of the
+video, images of the folder), qocr tasks (from the qocr worker's log) and each worker's peak memory. The folder also runs with OCR_BATCH_FRAMES=1 (every image its own qocr task, as before
+batches across media) at 1 and 2 qocr processes. Each case runs ``--rounds`` times (2), the cases in
+turn and every other round backwards; ``summary`` has each case's median.
 
 ``engine``: the OCR engine alone in this process (one onnxruntime thread, as a qocr process runs):
 images/s read one per call against eight per call, same-size images and mixed sizes (the detector
@@ -29,6 +30,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -73,7 +75,9 @@ def _tasks(log: Path) -> dict[str, int]:
 def one_run(
     media: str, target: Path, items: int, work: Path, extract_procs: int, ocr_procs: int, batch: int | None
 ) -> dict[str, object]:
-    settings = {} if batch is None else {"OCR_BATCH_FRAMES": str(batch)}
+    # the cores shared out between the qocr processes, one onnxruntime thread each at most per core
+    threads = max(1, (os.cpu_count() or 1) // ocr_procs)
+    settings = {"OCR_THREADS": str(threads)} | ({} if batch is None else {"OCR_BATCH_FRAMES": str(batch)})
     env = scratch_env(work, f"{media}-{extract_procs}-{ocr_procs}-{batch}", **settings)
     before = _load()
     timed = timed_ingest(env, work, [target], items, extract_procs, ocr_procs)
@@ -90,6 +94,7 @@ def one_run(
         "qextract_procs": extract_procs,
         "qocr_procs": ocr_procs,
         "ocr_batch_frames": batch or Settings().ocr_batch_frames,
+        "ocr_threads_per_process": threads,
         "items": len(lines),
         "statuses": statuses,
         "frames": frames,
@@ -102,6 +107,32 @@ def one_run(
         "load_average_after": after,
         "workers": timed["workers"],
     }
+
+
+def summary(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per case: the median wall time and frames/s of its runs, and the runs' load averages."""
+    cases: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for r in runs:
+        key = (r["media"], r["qextract_procs"], r["qocr_procs"], r["ocr_batch_frames"])
+        cases.setdefault(key, []).append(r)
+    out = []
+    for (media, x, o, batch), rs in cases.items():
+        walls = [float(r["wall_s"]) for r in rs]  # type: ignore[arg-type]
+        wall = statistics.median(walls)
+        out.append(
+            {
+                "media": media,
+                "qextract_procs": x,
+                "qocr_procs": o,
+                "ocr_batch_frames": batch,
+                "wall_s": round(wall, 2),
+                "walls_s": walls,
+                "frames_per_s": round(int(rs[0]["frames"]) / wall, 2),  # type: ignore[call-overload]
+                "qocr_tasks": rs[0]["qocr_tasks"],
+                "load_1min_before": [r["load_average_before"][0] for r in rs],  # type: ignore[index]
+            }
+        )
+    return out
 
 
 def engine_batching(folder: Path, n: int) -> dict[str, object]:
@@ -138,6 +169,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=20)
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--procs", type=int, nargs="+", default=[1, 2], help="qextract and qocr processes")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each case, in turn")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dva-bench-scaling-"))
     started = _load()
@@ -146,17 +178,23 @@ def main() -> int:
     video = make_counter_video(work / "scaling.mp4", seconds=seconds, size="640x360", change_s=5)
     folder = make_folder(work / "folder", args.images)
     generated = round(time.perf_counter() - t0, 2)
-    runs = [
-        one_run(media, target, items, work, x, o, None)
+    cases = [
+        (media, target, items, x, o, None)
         for media, target, items in (("video", video, 1), ("folder", folder, args.images))
         for o in args.procs
         for x in args.procs
     ]
-    runs += [one_run("folder", folder, args.images, work, 1, o, 1) for o in args.procs]
+    cases += [("folder", folder, args.images, 1, o, 1) for o in args.procs]
+    # rounds in turn, every other one backwards: a load that grows or falls during the bench (other
+    # sessions' work) weighs on every case alike
+    order = [c for r in range(args.rounds) for c in (cases if r % 2 == 0 else cases[::-1])]
+    runs = [one_run(media, target, items, work, x, o, batch) for media, target, items, x, o, batch in order]
     result = {
         "video": {"seconds": seconds, "size": "640x360", "sample_fps": 1, "bytes": video.stat().st_size},
         "folder": {"images": args.images, "sizes": ["640x360", *(f"{w}x{h}" for w, h in OTHER_SIZES)]},
         "generate_s": generated,
+        "rounds": args.rounds,
+        "summary": summary(runs),
         "runs": runs,
         "engine": engine_batching(folder, min(48, args.images)),
         "cpu_count": os.cpu_count(),

@@ -283,7 +283,7 @@ def test_a_batch_whose_worker_died_is_read_again_alone_and_a_frame_that_kills_ev
     reader = Counting(engines("ppocrv4"))
     drain(_wake(mv), lambda _n: reader)
     status, error = status_of(ids[0])
-    assert status == "failed" and "claimed by 4 batches whose workers died" in error, error
+    assert status == "failed" and "claimed by 4 batches that never finished" in error, error
     assert [status_of(v) for v in ids[1:]] == [("done", None)] * 4
     assert reader.calls == [1, 1, 1, 1]  # the other three of the dead batch alone, then the fresh one
     assert pooled() == 0
@@ -444,3 +444,36 @@ def test_two_batches_of_one_item_ending_at_once_count_every_frame(db, monkeypatc
         v = s.get(Video, vid)
         assert (v.frames_ocr, v.status) == (2, "finalizing")
     assert [q.ids_sent(FINALIZE) for q in queues] == [[], [vid]]  # the second one queued the roll-up
+
+
+def test_a_model_that_cannot_be_loaded_fails_the_items_waiting_for_it(db, tmp_path, monkeypatch):
+    import workers.tasks as tasks
+    from dva_ocr.errors import DvaOcrError
+
+    ids = register(make_images(tmp_path / "folder", [(640, 360)] * 3, seed=140))
+    queue = RecordingQueue()
+    for vid in ids:
+        extract_video(vid, queue=queue)
+
+    def missing(model=None):
+        raise DvaOcrError("model file models/ab12.onnx not found under MEDIA_ROOT")
+
+    monkeypatch.setattr(tasks, "get_reader", missing)
+    assert tasks.ocr_pool(*queue.pool_wakeups()) == 0  # the Celery task body: nothing read
+    for vid in ids:
+        assert status_of(vid) == (
+            "failed",
+            "OCR failed: DvaOcrError: model file models/ab12.onnx not found under MEDIA_ROOT",
+        )
+    assert pooled() == 0
+
+
+def test_a_claim_bounds_how_long_a_vanished_worker_can_hold_its_frames(db, tmp_path):
+    (vid,) = register(make_images(tmp_path / "folder", [(640, 360)], seed=150))
+    queue = RecordingQueue()
+    extract_video(vid, queue=queue)
+    with session_scope() as s:
+        held = pool.claim(s, queue_mv(vid), BATCH)
+        assert len(held.read) == 1
+        timeout = s.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one()
+    assert timeout == "10min"  # STUCK_AFTER_S (600 s): its connection is cut, the rows come back

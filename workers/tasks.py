@@ -172,9 +172,9 @@ def ocr_frames(self: Task, media_id: int, frame_ids: list[int]) -> int:
 
 @app.task(name=queues.OCR_POOL.name, base=StageTask, bind=True)
 def ocr_pool(self: Task, model_version_id: int) -> int:
-    """A batch of the OCR pool (dva_ocr.pipeline.pool): frames of any media items read by the version.
-    An item whose frames cannot be read fails on its own, in the batch; a model that cannot be loaded
-    fails every item waiting for it."""
+    """A batch of the OCR pool (dva_ocr.pipeline.pool): frames of any media items read by the version;
+    returns the frames read. An item whose frames cannot be read fails on its own, in the batch; a model
+    that cannot be loaded fails every item waiting for it."""
 
     def work() -> int:
         try:
@@ -182,8 +182,9 @@ def ocr_pool(self: Task, model_version_id: int) -> int:
         except Exception as exc:
             if is_transient_error(exc):
                 raise
-            log.exception("model version %s cannot be loaded", model_version_id)
-            return pipeline.fail_pool(model_version_id, describe(exc))
+            failed = pipeline.fail_pool(model_version_id, describe(exc))
+            log.exception("model version %s cannot be loaded: %d item(s) failed", model_version_id, failed)
+            return 0
         return pipeline.ocr_pool(model_version_id, reader=reader, queue=queue).frames
 
     return _with_retries(self, work)

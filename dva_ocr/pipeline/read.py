@@ -290,8 +290,8 @@ def ocr_pool(
         for c in claim.worn:
             failed.setdefault(
                 c.owner,
-                f"frame {c.frame.index} was claimed by {c.attempts - 1} batches whose workers died before "
-                "finishing it (a frame that crashes the OCR engine?)",
+                f"frame {c.frame.index} was claimed by {c.attempts - 1} batches that never finished (their "
+                "worker died, or an error stopped them: see the qocr workers' log)",
             )
         winners = _settle(s, model_version_id, claim.owners() - set(failed))
     _fail(failed)
