@@ -11,9 +11,10 @@ others of five other sizes, as a folder of photos from several cameras). Each ru
 per queue on a scratch database (bench_long_video.workers: `manage.py worker --queue Q --concurrency
 N`; OCR_THREADS = cores / N, so N qocr processes run no more onnxruntime threads than there are cores)
 and times `./manage.py ingest TARGET --wait --json --fps 1`: wall time, frames/s (sampled frames of the
-video, images of the folder), qocr tasks (from the qocr worker's log) and each worker's peak memory. The folder also runs with OCR_BATCH_FRAMES=1 (every image its own qocr task, as before
-batches across media) at 1 and 2 qocr processes. Each case runs ``--rounds`` times (2), the cases in
-turn and every other round backwards; ``summary`` has each case's median.
+video, images of the folder), qocr tasks (from the qocr worker's log) and each worker's peak memory.
+The folder also runs with OCR_BATCH_FRAMES=1 (every image its own qocr task, as before batches across
+media) at 1 and 2 qocr processes. Each case runs ``--rounds`` times (2), the cases in turn and every
+other round backwards; ``summary`` has each case's median.
 
 ``engine``: the OCR engine alone in this process (one onnxruntime thread, as a qocr process runs):
 images/s read one per call against eight per call, same-size images and mixed sizes (the detector
