@@ -82,6 +82,15 @@ def register(paths: Sequence[Path], options: Sequence[IngestOptions | None] | No
     return ids
 
 
+def extracted(folder: Path, sizes: Sequence[tuple[int, int]], seed: int) -> tuple[list[int], RecordingQueue]:
+    """Images made, registered and extracted: their ids, and the queue that holds their OCR work."""
+    ids = register(make_images(folder, sizes, seed=seed))
+    queue = RecordingQueue()
+    for vid in ids:
+        extract_video(vid, queue=queue)
+    return ids, queue
+
+
 def drain(queue: RecordingQueue, reader_for) -> list[int]:
     """Run every pool wake-up and roll-up sent (and those they send), as the qocr and qdefault workers
     would; returns the model version of each wake-up run, in order."""
@@ -192,11 +201,7 @@ def test_small_items_are_read_in_batches_across_media_with_their_own_filters_and
 
 
 def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):  # noqa: F811
-    paths = make_images(tmp_path / "folder", [(640, 360)] * 4 + [(333, 222)] + [(640, 360)] * 2, seed=20)
-    ids = register(paths)
-    queue = RecordingQueue()
-    for vid in ids:
-        extract_video(vid, queue=queue)
+    ids, queue = extracted(tmp_path / "folder", [(640, 360)] * 4 + [(333, 222)] + [(640, 360)] * 2, 20)
     with session_scope() as s:
         (damaged,) = s.scalars(select(Frame).where(Frame.video_id == ids[1]))
     (get_settings().media_root / damaged.path).write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
@@ -223,11 +228,7 @@ def test_a_bad_picture_in_a_batch_fails_its_item_alone(db, tmp_path, engines):  
 
 
 def test_items_deleted_or_cancelled_before_or_during_a_batch_are_passed_over(db, tmp_path, engines):  # noqa: F811
-    paths = make_images(tmp_path / "folder", [(640, 360)] * 5, seed=40)
-    ids = register(paths)
-    queue = RecordingQueue()
-    for vid in ids:
-        extract_video(vid, queue=queue)
+    ids, queue = extracted(tmp_path / "folder", [(640, 360)] * 5, 40)
     with session_scope() as s:
         media_admin.cancel_media(s, ids[0])
     with session_scope() as s:
@@ -261,11 +262,7 @@ def test_a_batch_whose_worker_died_is_read_again_alone_and_a_frame_that_kills_ev
     tmp_path,
     engines,  # noqa: F811
 ):
-    paths = make_images(tmp_path / "folder", [(640, 360)] * 5, seed=60)
-    ids = register(paths)
-    queue = RecordingQueue()
-    for vid in ids:
-        extract_video(vid, queue=queue)
+    ids, queue = extracted(tmp_path / "folder", [(640, 360)] * 5, 60)
     (mv,) = queue.pool_wakeups()
     with pytest.raises(Died), session_scope() as s:
         held = pool.claim(s, mv, BATCH)
@@ -354,11 +351,7 @@ def test_reprocessing_reads_small_items_together_and_pauses_between_batches(
     engines,  # noqa: F811
     copy_model,  # noqa: F811
 ):
-    paths = make_images(tmp_path / "folder", [(640, 360)] * 6, seed=100)
-    ids = register(paths)
-    queue = RecordingQueue()
-    for vid in ids:
-        extract_video(vid, queue=queue)
+    ids, queue = extracted(tmp_path / "folder", [(640, 360)] * 6, 100)
     drain(queue, lambda _n: engines("ppocrv4"))
     with session_scope() as s:
         job = jobs.create_job(s, copy_model, media=ids)
@@ -450,10 +443,7 @@ def test_a_model_that_cannot_be_loaded_fails_the_items_waiting_for_it(db, tmp_pa
     import workers.tasks as tasks
     from dva_ocr.errors import DvaOcrError
 
-    ids = register(make_images(tmp_path / "folder", [(640, 360)] * 3, seed=140))
-    queue = RecordingQueue()
-    for vid in ids:
-        extract_video(vid, queue=queue)
+    ids, queue = extracted(tmp_path / "folder", [(640, 360)] * 3, 140)
 
     def missing(model=None):
         raise DvaOcrError("model file models/ab12.onnx not found under MEDIA_ROOT")
