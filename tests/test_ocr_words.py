@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from dva_ocr.ocr import words
 from dva_ocr.ocr.words import Evidence, boundary_evidence, recover_spaces
 
 
@@ -124,3 +128,21 @@ def test_known_words_in_a_line_the_recogniser_spaced_itself_stay_whole():
     assert recover_spaces(text, *_signals(text, spaces_at=noisy)) == text
     glued = "Summer saleat the museum"  # an unknown run between its spaces is still split
     assert recover_spaces(glued, *_signals(glued, spaces_at={10: 0.3})) == "Summer sale at the museum"
+
+
+def test_word_costs_are_wordninjas_own_without_importing_it():
+    code = (
+        "import sys; from dva_ocr.ocr import words; c = words._word_costs(); "
+        "print('wordninja' in sys.modules, c.get('the', 0) > 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+    import wordninja
+
+    model = wordninja.DEFAULT_LANGUAGE_MODEL
+    ours = words._word_costs()
+    assert ours.maxword == model._maxword
+    assert len(ours._rank) == len(model._wordcost)
+    for word, cost in model._wordcost.items():
+        assert ours.get(word, -1.0) == cost, word  # the same float, not just close
+    assert ours.get("qzxqzx", -1.0) == -1.0 and "qzxqzx" not in model._wordcost

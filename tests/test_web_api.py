@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -96,7 +97,7 @@ def test_upload_lists_shows_and_deletes_media(client, queued, tmp_path):
 def _small_limit_client(client, limit: int, queued: RecordingQueue) -> TestClient:
     from dva_ocr.settings import get_settings
 
-    settings = get_settings().model_copy(update={"upload_max_bytes": limit})
+    settings = dataclasses.replace(get_settings(), upload_max_bytes=limit)
     return TestClient(create_app(settings=settings, queue=queued), headers=client.headers)
 
 

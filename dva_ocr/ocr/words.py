@@ -18,9 +18,12 @@ accented words) is never split next to those characters.
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
 import math
 from collections.abc import Sequence
 from enum import IntEnum
+from pathlib import Path
 from statistics import median
 
 
@@ -60,19 +63,40 @@ MIN_DIGITS_TO_SPLIT = 2  # "number48213" splits without recogniser evidence, "A4
 MIN_LETTERS_TO_SPLIT = 3  # "2nd", "10kg" stay whole
 
 
-@functools.cache
-def _word_costs() -> tuple[dict[str, float], int]:
-    import wordninja  # loads its word list (~0.3 s): only when first needed
+class WordCosts:
+    """wordninja's word costs (Zipf: ``log((rank + 1) * log(N))`` for the word of that rank in its list of
+    N), read from the list wordninja ships without importing wordninja, whose import builds the whole
+    cost dictionary (~0.1 s of `manage.py ocr IMAGE`'s start-up); a cost is computed when asked for."""
 
-    model = wordninja.DEFAULT_LANGUAGE_MODEL
-    return model._wordcost, model._maxword
+    def __init__(self, words: Sequence[str]) -> None:
+        self._rank = dict(zip(words, range(len(words)), strict=True))  # a repeated word: its last rank
+        self._log_n = math.log(len(words))
+        self.maxword = max(map(len, words))
+
+    def get(self, word: str, default: float) -> float:
+        rank = self._rank.get(word)
+        return default if rank is None else math.log((rank + 1) * self._log_n)
+
+
+def wordninja_list_path() -> Path:
+    """Where the installed wordninja keeps its word list (most frequent first), found without importing it."""
+    spec = importlib.util.find_spec("wordninja")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("wordninja is not installed (pip install -e .)")
+    return Path(spec.origin).parent / "wordninja" / "wordninja_words.txt.gz"
+
+
+@functools.cache
+def _word_costs() -> WordCosts:
+    with gzip.open(wordninja_list_path(), "rt", encoding="utf-8") as fh:
+        return WordCosts(fh.read().split())
 
 
 def _unknown_cost(n: int) -> float:
     return 30.0 + 2.0 * n
 
 
-def _piece_cost(piece: str, costs: dict[str, float]) -> float:
+def _piece_cost(piece: str, costs: WordCosts) -> float:
     """wordninja's cost of a piece; one- and two-letter pieces only if they are common words."""
     if len(piece) <= 2 and piece not in SHORT_WORDS:
         return _unknown_cost(len(piece))
@@ -80,8 +104,7 @@ def _piece_cost(piece: str, costs: dict[str, float]) -> float:
 
 
 def is_known_word(word: str) -> bool:
-    costs, _ = _word_costs()
-    return costs.get(word.lower(), math.inf) <= KNOWN_WORD_MAX_COST
+    return _word_costs().get(word.lower(), math.inf) <= KNOWN_WORD_MAX_COST
 
 
 def boundary_evidence(
@@ -134,7 +157,7 @@ def _kind(text: str, i: int) -> str:
 def _segment_letters(run: str, ev: Sequence[Evidence]) -> list[int]:
     """Split points (offsets inside ``run``) chosen by DP over word costs plus boundary costs.
     ``ev[j]`` is the evidence between run[j] and run[j + 1]."""
-    costs, maxword = _word_costs()
+    costs = _word_costs()
     n = len(run)
     if is_known_word(run) and all(e in (Evidence.NONE, Evidence.WEAK, Evidence.UNKNOWN) for e in ev):
         return []
@@ -142,7 +165,7 @@ def _segment_letters(run: str, ev: Sequence[Evidence]) -> list[int]:
     best = [0.0] + [math.inf] * n
     back = [0] * (n + 1)
     for end in range(1, n + 1):
-        for start in range(max(0, end - maxword), end):
+        for start in range(max(0, end - costs.maxword), end):
             c = best[start] + _piece_cost(lower[start:end], costs)
             if start > 0:
                 c += BOUNDARY_COST.get(ev[start - 1], 0.0)
@@ -157,7 +180,7 @@ def _segment_letters(run: str, ev: Sequence[Evidence]) -> list[int]:
     return _supported(lower, sorted(cuts), ev, costs)
 
 
-def _supported(lower: str, cuts: list[int], ev: Sequence[Evidence], costs: dict[str, float]) -> list[int]:
+def _supported(lower: str, cuts: list[int], ev: Sequence[Evidence], costs: WordCosts) -> list[int]:
     """The cuts to keep: one the recogniser hints at (medium evidence or more), or one whose pieces on
     both sides are common words (known words, for text without recogniser signals). A name or brand
     (``Sukehiro``) is not cut into rare pieces (``Suke hiro``) on the dictionary's word alone."""

@@ -10,7 +10,6 @@ and JPEG artefacts; ``clean=True`` gives plain dark print on a light page (the h
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import math
 import random
 import string
@@ -23,6 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from dva_ocr.ocr.words import wordninja_list_path
+
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
 NUMBER_WORDS = ("No.", "Room", "Exit", "Gate", "Flight", "Order", "Tel", "Total", "Page", "Platform", "Vol.")
 
@@ -30,14 +31,10 @@ NUMBER_WORDS = ("No.", "Room", "Exit", "Gate", "Flight", "Order", "Tel", "Total"
 @cache
 def english_words(limit: int = 30000) -> tuple[str, ...]:
     """The ``limit`` most frequent words of wordninja's list (bundled with it: no download)."""
-    spec = importlib.util.find_spec("wordninja")
-    if spec is None or spec.origin is None:
-        return ()
-    path = Path(spec.origin).parent / "wordninja" / "wordninja_words.txt.gz"  # where wordninja reads it
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
+        with gzip.open(wordninja_list_path(), "rt", encoding="utf-8") as fh:
             words = [w.strip() for _, w in zip(range(limit), fh, strict=False)]
-    except OSError:
+    except (ModuleNotFoundError, OSError):
         return ()
     return tuple(w for w in words if w.isalpha() and (len(w) > 1 or w in ("a", "i")))
 
