@@ -1,13 +1,17 @@
 """onnxruntime session wrapper: provider choice, thread caps, the optimised-model cache, and a
 ``Session`` protocol for stubs.
 
+Every session runs the model's graph with `folding.py`'s exact rewrites (affine nodes folded into the
+convolutions, HardSwish in two nodes instead of four: the PP-OCR detector 1.5x, the recogniser 1.7x
+faster on the CPU), checked against the graph it came from when it is made.
+
 The optimised-model cache: onnxruntime spends most of a session's creation optimising the graph (det
 25 ms -> 10 ms, rec 54 ms -> 13 ms measured). On the CPU the optimised graph is written once to
 ``MODEL_CACHE_DIR`` (default ``~/.cache/dva-ocr/onnx``), named by the model file's sha256, the
-onnxruntime version and a hash of the CPU's feature flags (the optimised graph may use layouts only
-this kind of CPU runs), and later sessions load it with no optimisation left to do: the same graph,
-the same outputs. A cache that cannot be written is skipped (logged at debug level); an empty
-``MODEL_CACHE_DIR`` turns it off.
+version of the rewrites, the onnxruntime version and a hash of the CPU's feature flags (the optimised
+graph may use layouts only this kind of CPU runs), and later sessions load it with no optimisation
+left to do: the same graph, the same outputs. A cache that cannot be written is skipped (logged at
+debug level); an empty ``MODEL_CACHE_DIR`` turns it off.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from dva_ocr.ocr.folding import FOLD_VERSION, folded_model
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +111,25 @@ class OrtSession:
         if cached is not None and self.optimised_from_cache:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             self._sess = ort.InferenceSession(str(cached), sess_options=opts, providers=providers)
-        elif cached is not None and (part := _part_file(cached)) is not None:
-            opts.optimized_model_filepath = str(part)  # this session optimises, and writes the result
-            try:
-                self._sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-                os.replace(part, cached)  # whole or not at all: another process may be starting
-            finally:
-                part.unlink(missing_ok=True)
         else:
-            self._sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            self._sess = self._optimised(ort, opts, providers, cached)
         if dev.kind == "cuda" and "CUDAExecutionProvider" not in self._sess.get_providers():
             raise RuntimeUnavailableError(f"CUDAExecutionProvider failed to initialise for {dev}")
         self._input = self._sess.get_inputs()[0].name
         self._meta = dict(self._sess.get_modelmeta().custom_metadata_map)
+
+    def _optimised(self, ort: Any, opts: Any, providers: list, cached: Path | None) -> Any:
+        """A session optimising the folded graph, writing the result to ``cached`` where there is one."""
+        model = folded_model(self.path) or str(self.path)  # the same arithmetic in fewer nodes (folding.py)
+        if cached is not None and (part := _part_file(cached)) is not None:
+            opts.optimized_model_filepath = str(part)  # this session optimises, and writes the result
+            try:
+                sess = ort.InferenceSession(model, sess_options=opts, providers=providers)
+                os.replace(part, cached)  # whole or not at all: another process may be starting
+            finally:
+                part.unlink(missing_ok=True)
+            return sess
+        return ort.InferenceSession(model, sess_options=opts, providers=providers)
 
     @property
     def input_name(self) -> str:
@@ -156,7 +168,9 @@ def optimised_path(model: Path, ort_version: str) -> Path | None:
         return None
     cpu = hashlib.sha256(f"{platform.machine()} {_cpu_flags()}".encode()).hexdigest()[:10]
     digest = sha256_of(model.resolve())[:16]
-    return Path(root).expanduser() / f"{model.stem}-{digest}-ort{ort_version}-cpu{cpu}.onnx"
+    return (
+        Path(root).expanduser() / f"{model.stem}-{digest}-fold{FOLD_VERSION}-ort{ort_version}-cpu{cpu}.onnx"
+    )
 
 
 def _part_file(cached: Path) -> Path | None:
