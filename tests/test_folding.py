@@ -189,4 +189,3 @@ def test_sessions_run_the_folded_graph_and_cache_it_under_the_rewrites_version(m
             np.testing.assert_allclose(sess.run({"x": x})[0], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
     finally:
         get_settings.cache_clear()
-
