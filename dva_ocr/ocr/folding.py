@@ -20,9 +20,13 @@ against that graph on a seeded random input before it is used; a graph whose out
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
+import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +41,39 @@ ATOL, RTOL = 1e-4, 1e-3  # the check of a folded graph against the one it came f
 CHECK_SIDE = 64  # each dynamic dimension of the check's input (the batch: 1)
 
 
+FLOAT, ATTR_FLOAT, ATTR_INT, ATTR_STRING, ATTR_INTS = 1, 1, 2, 3, 7  # onnx.proto's enum values
+
+
+@functools.cache
+def onnx_proto() -> ModuleType:
+    """onnx's generated protobuf classes (``onnx.onnx_ml_pb2``) without ``import onnx``, whose import
+    takes 0.6 s (ml_dtypes, 0.56 s of it, measured): a model's first session would wait for it. The
+    classes are the same ones ``import onnx`` gives later in the process (one protobuf pool)."""
+    if "onnx.onnx_ml_pb2" in sys.modules:
+        return sys.modules["onnx.onnx_ml_pb2"]
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("onnx is not installed (pip install -e .)")
+    path = Path(spec.origin).parent / "onnx_ml_pb2.py"
+    module_spec = importlib.util.spec_from_file_location("_dva_ocr_onnx_ml_pb2", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ModuleNotFoundError(f"onnx's protobuf classes not found at {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def _to_array(t: Any) -> np.ndarray | None:
+    """A float32 constant as float64 (None: another type, or stored outside the model file)."""
+    if t.data_type != FLOAT or t.data_location != 0:
+        return None
+    if t.raw_data:
+        flat = np.frombuffer(t.raw_data, dtype="<f4")
+    else:
+        flat = np.asarray(t.float_data, dtype=np.float32)
+    return flat.astype(np.float64).reshape(tuple(t.dims))
+
+
 class _Graph:
     """A model's graph with its constants (initialisers) by name, and who reads each tensor."""
 
@@ -46,17 +83,14 @@ class _Graph:
         self.outputs = {o.name for o in self.graph.output}
 
     def const(self, name: str) -> np.ndarray | None:
-        from onnx import numpy_helper
-
         t = self.consts.get(name)
-        return None if t is None else numpy_helper.to_array(t).astype(np.float64)
+        return None if t is None else _to_array(t)
 
     def add_const(self, name: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
-
         while name in self.consts:
             name += "_"
-        t = numpy_helper.from_array(value.astype(np.float32), name)
+        data = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        t = onnx_proto().TensorProto(name=name, data_type=FLOAT, dims=value.shape, raw_data=data)
         self.graph.initializer.append(t)
         self.consts[name] = t
         return name
@@ -94,11 +128,10 @@ class _Graph:
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
-    from onnx import helper
-
+    """An int, ints or string attribute of ``node`` (``default`` when it has none of that name)."""
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)
+            return {ATTR_FLOAT: a.f, ATTR_INT: a.i, ATTR_STRING: a.s, ATTR_INTS: list(a.ints)}.get(a.type)
     return default
 
 
@@ -184,8 +217,7 @@ def _scalar(g: _Graph, name: str) -> float | None:
 
 def _hardswish(g: _Graph) -> int:
     """``x * Clip(x + 3, 0, 6) / 6`` (four nodes) -> ``x * HardSigmoid(x, 1/6, 1/2)`` (two)."""
-    from onnx import helper
-
+    pb = onnx_proto()
     done = 0
     readers = g.readers()
     for add in [n for n in g.graph.node if n.op_type == "Add"]:
@@ -212,13 +244,18 @@ def _hardswish(g: _Graph) -> int:
         at = list(g.graph.node).index(add)
         for node in (add, clip, mul, div):
             g.graph.node.remove(node)
+        alpha, beta = (
+            pb.AttributeProto(name=k, type=ATTR_FLOAT, f=v) for k, v in (("alpha", 1 / 6), ("beta", 0.5))
+        )
         gate = f"{add.name}_hardsigmoid"
-        g.graph.node.insert(
-            at, helper.make_node("HardSigmoid", [x], [gate], name=gate, alpha=1 / 6, beta=0.5)
+        hardsigmoid = pb.NodeProto(
+            op_type="HardSigmoid", input=[x], output=[gate], name=gate, attribute=[alpha, beta]
         )
-        g.graph.node.insert(
-            at + 1, helper.make_node("Mul", [x, gate], [div.output[0]], name=f"{add.name}_hardswish")
+        times = pb.NodeProto(
+            op_type="Mul", input=[x, gate], output=[div.output[0]], name=f"{add.name}_hardswish"
         )
+        g.graph.node.insert(at, hardsigmoid)
+        g.graph.node.insert(at + 1, times)
         readers = g.readers()
         done += 1
     return done
@@ -249,7 +286,6 @@ def _check_input(sess: Any) -> dict[str, np.ndarray] | None:
 def folded_model(path: Path) -> bytes | None:
     """``path``'s graph at onnxruntime's basic optimisation with the rewrites applied, checked against
     it; None when there is nothing to fold or the check fails (the file is then used as it is)."""
-    import onnx
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -258,7 +294,7 @@ def folded_model(path: Path) -> bytes | None:
     with tempfile.TemporaryDirectory(prefix="dva-ocr-fold-") as tmp:
         opts.optimized_model_filepath = str(Path(tmp) / "basic.onnx")
         reference = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        model = onnx.load(opts.optimized_model_filepath)
+        model = onnx_proto().ModelProto.FromString(Path(opts.optimized_model_filepath).read_bytes())
     counts = fold(model)
     if not any(counts.values()):
         return None
