@@ -24,6 +24,7 @@ bench: setup
 	mkdir -p $(BUILD)/bench
 	$(PY) bench/bench_ocr.py --out $(BUILD)/bench/ocr.json
 	$(PY) bench/bench_peers.py --out $(BUILD)/bench/peers.json
+	$(PY) bench/fold_speed.py --out $(BUILD)/bench/fold.json
 	$(PY) bench/bench_ingest.py --out $(BUILD)/bench/ingest.json
 	$(PY) bench/bench_video.py --out $(BUILD)/bench/video.json
 	$(PY) bench/bench_search.py --out $(BUILD)/bench/search.json

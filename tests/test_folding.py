@@ -127,6 +127,7 @@ def test_a_tensor_read_twice_or_a_non_constant_operand_is_left_alone():
     assert [n.op_type for n in model.graph.node] == before
 
 
+@pytest.mark.integration  # loads the bundled models
 @pytest.mark.parametrize("name", ["ppocrv4", "ppocrv5"])
 def test_the_bundled_models_fold_and_keep_their_outputs_and_dictionary(name, tmp_path):
     model = bundled_model(name)
