@@ -23,10 +23,19 @@ def _const(name: str, value) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
 
 
-def _conv(name: str, x: str, out: str, k: int, pad: int, consts: list, group: int = 1) -> onnx.NodeProto:
+def _conv(
+    name: str,
+    x: str,
+    out: str,
+    k: int,
+    pad: int,
+    consts: list,
+    group: int = 1,
+    rng: np.random.Generator = RNG,
+) -> onnx.NodeProto:
     consts += [
-        _const(f"{name}.w", RNG.normal(size=(C, C // group, k, k))),
-        _const(f"{name}.b", RNG.normal(size=C)),
+        _const(f"{name}.w", rng.normal(size=(C, C // group, k, k))),
+        _const(f"{name}.b", rng.normal(size=C)),
     ]
     return helper.make_node(
         "Conv",
@@ -69,29 +78,34 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 
 def _lcnet_block() -> onnx.ModelProto:
     """The PPLCNetV3 pattern: conv, affine, HardSwish as four nodes, affine, then convolutions of each
-    kind, and an Add feeding a padded convolution (which must stay)."""
+    kind, and an Add feeding a padded convolution (which must stay). The same weights every call."""
+    rng = np.random.default_rng(11)
     consts: list = [
-        _const("s1", RNG.normal(size=(1, C, 1, 1))),
+        _const("s1", rng.normal(size=(1, C, 1, 1))),
         _const("t1", 0.3),
         _const("s2", 1.7),
-        _const("t2", RNG.normal(size=(1, C, 1, 1))),
-        _const("s3", RNG.normal(size=(1, C, 1, 1))),
+        _const("t2", rng.normal(size=(1, C, 1, 1))),
+        _const("s3", rng.normal(size=(1, C, 1, 1))),
         _const("t4", -0.4),
     ]
     nodes = [
-        _conv("c1", "x", "y1", 3, 1, consts),
+        _conv("c1", "x", "y1", 3, 1, consts, rng=rng),
         helper.make_node("Mul", ["s1", "y1"], ["y2"]),  # constant first, as the PP-OCR exports write it
         helper.make_node("Add", ["y2", "t1"], ["y3"]),
         *_hardswish("y3", "h", consts),
         helper.make_node("Mul", ["h", "s2"], ["y4"]),
         helper.make_node("Add", ["y4", "t2"], ["y5"]),
-        _conv("c2", "y5", "y6", 1, 0, consts),  # 1x1: both the Mul and the Add fold in
+        _conv("c2", "y5", "y6", 1, 0, consts, rng=rng),  # 1x1: both the Mul and the Add fold in
         helper.make_node("Relu", ["y6"], ["y7"]),
         helper.make_node("Mul", ["y7", "s3"], ["y8"]),
-        _conv("c3", "y8", "y9", 3, 1, consts, group=C),  # depthwise, padded: the per-channel Mul folds
+        _conv(
+            "c3", "y8", "y9", 3, 1, consts, group=C, rng=rng
+        ),  # depthwise, padded: the per-channel Mul folds
         helper.make_node("Relu", ["y9"], ["y10"]),
         helper.make_node("Add", ["y10", "t4"], ["y11"]),
-        _conv("c4", "y11", "out", 3, 1, consts),  # padded: the Add must not fold (the border would move)
+        _conv(
+            "c4", "y11", "out", 3, 1, consts, rng=rng
+        ),  # padded: the Add must not fold (the border would move)
     ]
     return _model(nodes, consts, "out")
 
@@ -125,6 +139,28 @@ def test_a_tensor_read_twice_or_a_non_constant_operand_is_left_alone():
     before = [n.op_type for n in model.graph.node]
     assert fold(model) == {"into_conv_output": 0, "hardswish": 0, "into_conv_input": 0}
     assert [n.op_type for n in model.graph.node] == before
+
+
+def test_a_constant_of_higher_rank_and_control_flow_are_left_alone():
+    consts: list = [_const("s5", np.full((1, 1, 1, 1, 1), 2.0))]  # Mul by it makes the tensor 5-D
+    nodes = [_conv("c1", "x", "y1", 1, 0, consts), helper.make_node("Mul", ["y1", "s5"], ["out"])]
+    model = _model(nodes, consts, "out")
+    assert fold(model)["into_conv_output"] == 0 and len(model.graph.node) == 2
+    branch = helper.make_graph([helper.make_node("Identity", ["y1"], ["z"])], "b", [], [_info("z")])
+    consts = [_const("s", 2.0)]
+    nodes = [
+        _conv("c1", "x", "y1", 1, 0, consts),
+        helper.make_node("Mul", ["y1", "s"], ["y2"]),  # foldable, were it not for the If reading y1
+        helper.make_node("ReduceMax", ["y2"], ["m"], keepdims=0),
+        helper.make_node("Cast", ["m"], ["cond"], to=TensorProto.BOOL),
+        helper.make_node("If", ["cond"], ["out"], then_branch=branch, else_branch=branch),
+    ]
+    model = _model(nodes, consts, "out")
+    assert fold(model) == {"into_conv_output": 0, "hardswish": 0, "into_conv_input": 0}
+
+
+def _info(name: str) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
 
 
 @pytest.mark.integration  # loads the bundled models
