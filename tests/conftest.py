@@ -4,6 +4,7 @@ real Celery workers started as subprocesses, a temporary MEDIA_ROOT."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,18 +77,29 @@ def _flush_redis_prefix(env: dict[str, str]) -> None:
 
 @pytest.fixture()
 def db(service_env: dict[str, str]) -> Iterator[None]:
-    """An empty schema for one test (tables truncated before it runs)."""
+    """An empty schema for one test (tables truncated before it runs). The session's stack may still be
+    finishing an earlier test's task: a TRUNCATE chosen as the victim of a deadlock with it is run again."""
+    from psycopg import errors
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
     from dva_ocr.db.session import session_scope
 
-    with session_scope() as s:
-        s.execute(
-            text(
-                "TRUNCATE regions, frame_ocr, text_tracks, frames, job_items, jobs, videos, model_versions,"
-                " api_tokens, users, search_words, web_sessions, auth_failures RESTART IDENTITY CASCADE"
-            )
-        )
+    for attempt in range(5):
+        try:
+            with session_scope() as s:
+                s.execute(
+                    text(
+                        "TRUNCATE regions, frame_ocr, text_tracks, frames, job_items, jobs, videos,"
+                        " model_versions, api_tokens, users, search_words, web_sessions, auth_failures"
+                        " RESTART IDENTITY CASCADE"
+                    )
+                )
+            break
+        except OperationalError as exc:
+            if not isinstance(exc.orig, errors.DeadlockDetected) or attempt == 4:
+                raise
+            time.sleep(0.5)
     yield
 
 

@@ -78,7 +78,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("crnn")
     cmd = [sys.executable, str(ROOT / "manage.py"), "train-rec", "--out", str(out), "--steps", str(STEPS)]
     proc = subprocess.Popen(
-        [*cmd, *TRAIN_ARGS], cwd=ROOT, env=os.environ.copy(), stderr=subprocess.PIPE, text=True
+        [*cmd, *TRAIN_ARGS],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a shell without job control starts background jobs with SIGINT ignored,
+        # and pytest run that way would pass that on
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     first_log: list[str] = []
