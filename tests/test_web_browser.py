@@ -44,6 +44,9 @@ PASSWORD = "browser-test-password"
 
 @pytest.fixture(scope="module")
 def browser():
+    # page.wait_for_function is given functions ("() => ..."): Playwright evaluates a function once and
+    # calls it while it polls, where an expression is evaluated again each time, which the pages'
+    # Content-Security-Policy (no 'unsafe-eval') refuses once the first check was false
     if not CHROMIUM.exists():
         if os.environ.get("DVA_BROWSER_TESTS") == "1":
             pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
@@ -158,7 +161,7 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         ), counts
         assert int(row.locator(".regions").inner_text()) > 0
         page.wait_for_function(
-            f"document.querySelector(\"tr[data-id='{media_id}'] .thumb img\").naturalWidth > 0"
+            f"() => document.querySelector(\"tr[data-id='{media_id}'] .thumb img\").naturalWidth > 0"
         )
         _shot(page, "media-list")
 
@@ -173,7 +176,8 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         hit_time = float(hit.get_attribute("data-time"))
         assert PHRASE.start - 1 <= hit_time <= PHRASE.end + 1, hit_time
         page.wait_for_function(  # the crop's frame image is served
-            "getComputedStyle(document.querySelector('.hit .crop')).backgroundImage.includes('/frames/')"
+            "() => getComputedStyle(document.querySelector('.hit .crop'))"
+            ".backgroundImage.includes('/frames/')"
         )
         _shot(page, "search")
 
@@ -181,13 +185,13 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         hit.locator("a.hit-link").click()
         page.wait_for_url(f"**/media/{media_id}?t=*")
         page.wait_for_function(
-            f"(() => {{ const v = document.getElementById('player');"
-            f" return v.readyState >= 1 && Math.abs(v.currentTime - {hit_time}) < 1; }})()"
+            f"() => {{ const v = document.getElementById('player');"
+            f" return v.readyState >= 1 && Math.abs(v.currentTime - {hit_time}) < 1; }}"
         )
         current = page.evaluate("document.getElementById('player').currentTime")
         assert abs(current - hit_time) <= 1 and PHRASE.start - 1 <= current <= PHRASE.end + 1, current
         page.wait_for_function(
-            "document.querySelectorAll('#frame-boxes rect, #frame-boxes polygon').length > 0"
+            "() => document.querySelectorAll('#frame-boxes rect, #frame-boxes polygon').length > 0"
         )
         view_box = page.get_attribute("#frame-boxes", "viewBox")
         assert view_box == "0 0 1280 720", view_box
@@ -198,11 +202,12 @@ def test_upload_watch_search_and_jump_to_the_second(web, db, browser, tmp_path):
         last = items.nth(items.count() - 1)
         last_time = float(last.get_attribute("data-time"))
         last.click()
-        page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {last_time}) < 0.5")
-        page.wait_for_function("document.querySelectorAll('#frame-boxes .box.selected').length === 1")
         page.wait_for_function(
-            "(() => { const v = document.getElementById('player');"
-            " return !v.seeking && v.readyState >= 2; })()"
+            f"() => Math.abs(document.getElementById('player').currentTime - {last_time}) < 0.5"
+        )
+        page.wait_for_function("() => document.querySelectorAll('#frame-boxes .box.selected').length === 1")
+        page.wait_for_function(
+            "() => { const v = document.getElementById('player'); return !v.seeking && v.readyState >= 2; }"
         )
         _shot(page, "media-page")
 
@@ -248,7 +253,7 @@ def test_a_dropped_image_opens_with_its_boxes(web, db, browser):
         assert "Departures board" in page.inner_text("#texts")
         assert page.locator("#player").count() == 0  # an image has no player, only the image
         page.wait_for_function(
-            "document.querySelectorAll('#frame-boxes polygon, #frame-boxes rect').length > 0"
+            "() => document.querySelectorAll('#frame-boxes polygon, #frame-boxes rect').length > 0"
         )
         assert page.get_attribute("#frame-boxes", "viewBox") == "0 0 960 540"
         # the box sits where the text was drawn, in the image's own pixels
